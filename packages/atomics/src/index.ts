@@ -1,0 +1,37 @@
+export { AtomicsError, VmloopError, type AtomicsErrorCode } from './errors.js';
+export { canBlock, setMainThreadBlocking, threadKind, type ThreadKind } from './thread.js';
+export {
+  DEFAULT_SPINS,
+  futexNotify,
+  futexSpinWait,
+  futexWait,
+  futexWaitAsync,
+  type SpinWaitOptions,
+  type WaitAsyncOptions,
+  type WaitResult,
+} from './futex.js';
+export { BigInt64Cell, BigInt64CellArray, Int32Cell, Int32CellArray } from './cell.js';
+export {
+  CACHE_LINE,
+  Layout,
+  StructArray,
+  bigInt64,
+  bigInt64Array,
+  bytes,
+  defineLayout,
+  int32,
+  int32Array,
+  struct,
+  type BigInt64ArrayField,
+  type BigInt64Field,
+  type BytesField,
+  type Field,
+  type FieldOptions,
+  type FieldValue,
+  type Fields,
+  type Instance,
+  type Int32ArrayField,
+  type Int32Field,
+  type LayoutHandle,
+  type StructField,
+} from './layout.js';

@@ -1,0 +1,66 @@
+/**
+ * Which threads may block.
+ *
+ * `Atomics.wait` freezes the calling thread. In a worker that is the point;
+ * on the Node main thread it freezes the event loop, timers and I/O with it,
+ * so vmloop forbids it there unless the program opts in with
+ * {@link setMainThreadBlocking}. The answer comes from a dedicated probe,
+ * computed once, never from catching the TypeError a browser main thread
+ * throws.
+ */
+import { isMainThread } from 'node:worker_threads';
+import { AtomicsError } from './errors.js';
+
+/** Where this code runs, as far as blocking is concerned. */
+export type ThreadKind = 'node-main' | 'node-worker' | 'browser-main' | 'browser-worker';
+
+function probeThreadKind(): ThreadKind {
+  const g = globalThis as { process?: { versions?: { node?: string } }; document?: unknown };
+  if (g.process?.versions?.node !== undefined) return isMainThread ? 'node-main' : 'node-worker';
+  return g.document !== undefined ? 'browser-main' : 'browser-worker';
+}
+
+const kind: ThreadKind = probeThreadKind();
+let mainThreadBlocking = false;
+
+/** The probe's answer for the current thread. @thread any */
+export function threadKind(): ThreadKind {
+  return kind;
+}
+
+/**
+ * Allows (or forbids again) blocking waits on the Node main thread, for
+ * command-line programs that have no event loop work to starve.
+ * Has no effect on browser main threads, which can never block.
+ * @thread node-main
+ */
+export function setMainThreadBlocking(allow: boolean): void {
+  mainThreadBlocking = allow;
+}
+
+/** Whether a blocking wait is allowed on this thread right now. @thread any */
+export function canBlock(): boolean {
+  switch (kind) {
+    case 'node-worker':
+    case 'browser-worker':
+      return true;
+    case 'node-main':
+      return mainThreadBlocking;
+    case 'browser-main':
+      return false;
+  }
+}
+
+/**
+ * Throws ERR_CANNOT_BLOCK when the current thread may not block.
+ * `what` names the blocking call; `asyncAlternative` the call to use instead.
+ */
+export function assertCanBlock(what: string, asyncAlternative: string): void {
+  if (!canBlock()) {
+    throw new AtomicsError(
+      'ERR_CANNOT_BLOCK',
+      `${what} would block the ${kind} thread; use ${asyncAlternative} here, ` +
+        'call it from a worker, or opt in with setMainThreadBlocking(true)',
+    );
+  }
+}

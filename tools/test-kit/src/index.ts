@@ -1,0 +1,2 @@
+export { WatchdogError, withWatchdog } from './watchdog.js';
+export { runWorkers, type RunWorkersOptions, type SerializedError, type WorkerOutcome } from './workers.js';
