@@ -27,6 +27,14 @@ export interface WaitAsyncOptions {
    * with `ref: false` the process may exit while the wait is pending.
    */
   readonly ref?: boolean;
+  /**
+   * Abandons the wait: the promise rejects with the signal's reason and
+   * stops keeping the process alive. The engine keeps the waiter registered
+   * until the word is notified or the timeout passes, and a
+   * `notify(…, 1)` may be spent on it, so abort only waits on words whose
+   * protocol wakes every waiter (notify-all), as EventNotifier does.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** Options for {@link futexSpinWait}. */
@@ -82,20 +90,35 @@ export function futexWaitAsync(
   timeoutMs?: number,
   options?: WaitAsyncOptions,
 ): Promise<WaitResult> {
+  const signal = options?.signal;
+  if (signal?.aborted) return Promise.reject(signal.reason);
   const r = Atomics.waitAsync(view, index, expected, checkTimeout('timeoutMs', timeoutMs));
   if (!r.async) return Promise.resolve(r.value);
-  if (options?.ref === false) return r.value;
-  ref();
-  return r.value.then(
-    (v) => {
-      unref();
-      return v;
-    },
-    (e: unknown) => {
-      unref();
-      throw e;
-    },
-  );
+  const keep = options?.ref !== false;
+  if (!keep && signal === undefined) return r.value;
+  if (keep) ref();
+  return new Promise<WaitResult>((resolve, reject) => {
+    let done = false;
+    const finish = (): boolean => {
+      if (done) return false;
+      done = true;
+      if (keep) unref();
+      signal?.removeEventListener('abort', onAbort);
+      return true;
+    };
+    const onAbort = (): void => {
+      if (finish()) reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    r.value.then(
+      (v) => {
+        if (finish()) resolve(v);
+      },
+      (e: unknown) => {
+        if (finish()) reject(e);
+      },
+    );
+  });
 }
 
 /**

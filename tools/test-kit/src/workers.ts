@@ -24,6 +24,8 @@ export interface RunWorkersOptions {
   readonly what?: string | (() => string);
   /** Called once every worker is online, e.g. to start the main thread's own part. */
   readonly onOnline?: (workers: readonly Worker[]) => void;
+  /** Receives messages a worker posts before its outcome (anything without a boolean `ok`). */
+  readonly onMessage?: (index: number, message: unknown) => void;
 }
 
 /**
@@ -41,7 +43,12 @@ export async function runWorkers<R>(url: URL, data: readonly unknown[], options:
       (w, i) =>
         new Promise<R>((resolve, reject) => {
           let settled = false;
-          w.once('message', (m: WorkerOutcome<R>) => {
+          w.on('message', (raw: unknown) => {
+            if (typeof raw !== 'object' || raw === null || typeof (raw as { ok?: unknown }).ok !== 'boolean') {
+              options.onMessage?.(i, raw);
+              return;
+            }
+            const m = raw as WorkerOutcome<R>;
             settled = true;
             if (m.ok) resolve(m.result);
             else reject(Object.assign(new Error(`worker ${i}: ${m.error.name}: ${m.error.message}`), { code: m.error.code, workerStack: m.error.stack }));

@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { EventNotifier, NotifierError, NotifierSet } from '@vmloop/event-notifier';
+
+function codeOf(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (e) {
+    return (e as NotifierError).code;
+  }
+  return undefined;
+}
+
+describe('event-notifier / set', () => {
+  it('poll reports only watched, set notifiers', () => {
+    const s = NotifierSet.create({ capacity: 100 });
+    const ns = Array.from({ length: 100 }, () => s.createNotifier());
+    for (const n of ns) s.add(n);
+    expect(s.size).toBe(100);
+    expect(s.poll()).toEqual([]);
+    ns[3]!.set();
+    ns[97]!.set();
+    ns[40]!.set();
+    s.remove(ns[40]!);
+    expect(s.poll().map((n) => n.slot).sort((a, b) => a - b)).toEqual([3, 97]);
+    expect(s.has(ns[40]!)).toBe(false);
+  });
+
+  it('is level-triggered: a set notifier is reported until it is cleared', () => {
+    const s = NotifierSet.create({ capacity: 4 });
+    const n = s.createNotifier();
+    s.add(n);
+    n.set();
+    expect(s.poll()).toEqual([n]);
+    expect(s.poll()).toEqual([n]);
+    n.testAndClear();
+    expect(s.poll()).toEqual([]);
+    n.set();
+    expect(s.poll()).toEqual([n]);
+  });
+
+  it('add() of an already-set notifier reports it; a set through another object is seen', () => {
+    const s = NotifierSet.create({ capacity: 4 });
+    const n = s.createNotifier({ active: true });
+    expect(s.poll()).toEqual([]);
+    s.add(n);
+    expect(s.poll()).toEqual([n]);
+    n.testAndClear();
+    EventNotifier.open(n.handle).set();
+    expect(s.poll()).toEqual([n]);
+  });
+
+  it('scans above one summary word (capacity 32768)', () => {
+    const s = NotifierSet.create({ capacity: 32768 });
+    const ns = Array.from({ length: 32768 }, () => s.createNotifier());
+    for (const n of ns) s.add(n);
+    for (const i of [0, 31, 32, 1023, 1024, 32767]) ns[i]!.set();
+    expect(s.poll().map((n) => n.slot).sort((a, b) => a - b)).toEqual([0, 31, 32, 1023, 1024, 32767]);
+  });
+
+  it('waitAsync on the main thread wakes once for a burst of sets', async () => {
+    const s = NotifierSet.create({ capacity: 8 });
+    const ns = Array.from({ length: 8 }, () => s.createNotifier());
+    for (const n of ns) s.add(n);
+    const p = s.waitAsync(60_000);
+    await new Promise((r) => setTimeout(r, 2));
+    for (const n of ns) n.set();
+    expect((await p).length).toBe(8);
+    // Only the first set found the owner asleep.
+    expect(ns.reduce((k, n) => k + n.stats.wakeups, 0)).toBe(1);
+    expect(s.stats.waits).toBe(1);
+  });
+
+  it('waitAsync times out with []', async () => {
+    const s = NotifierSet.create({ capacity: 1 });
+    s.add(s.createNotifier());
+    expect(await s.waitAsync(3)).toEqual([]);
+  });
+
+  it('errors: full, foreign notifier, closed set', async () => {
+    const s = NotifierSet.create({ capacity: 1 });
+    s.createNotifier();
+    expect(codeOf(() => s.createNotifier())).toBe('ERR_SET_FULL');
+    expect(codeOf(() => s.add(EventNotifier.create()))).toBe('ERR_FOREIGN_NOTIFIER');
+    expect(codeOf(() => s.add(NotifierSet.create().createNotifier()))).toBe('ERR_FOREIGN_NOTIFIER');
+    const p = s.waitAsync();
+    s.close();
+    await expect(p).rejects.toMatchObject({ code: 'ERR_SET_CLOSED' });
+    expect(codeOf(() => s.poll())).toBe('ERR_SET_CLOSED');
+    expect(codeOf(() => s.createNotifier())).toBe('ERR_SET_CLOSED');
+  });
+});
