@@ -97,6 +97,16 @@ export class NotifierSet {
     return this.notifiers.length;
   }
 
+  /**
+   * The doorbell counter: it changes whenever a watched notifier is set.
+   * A busy-poller (AioContext's adaptive polling) compares it with an
+   * earlier value to learn, with one load, that a `poll()` would find work.
+   * @thread any
+   */
+  get sequence(): number {
+    return this.doorbell.load();
+  }
+
   /** A snapshot of the set's counters. */
   get stats(): NotifierSetStats {
     return { ...this.counters };
@@ -146,6 +156,11 @@ export class NotifierSet {
     // A setter that read the flag just before this may still ring: the scan
     // ignores unwatched slots, so that costs one spurious wake at most.
     this.arena.slots.at(slot).flags.and(~FLAG_WATCHED);
+  }
+
+  /** Whether `n` lives in this set's memory (made by `createNotifier`), watched or not. @thread home */
+  owns(n: EventNotifier): boolean {
+    return n.arena.buffer === this.arena.buffer && this.notifiers[n.slot] !== undefined;
   }
 
   /** Whether the set watches `n`. @thread home */
@@ -291,7 +306,7 @@ export class NotifierSet {
 
   private slotOf(n: EventNotifier): number {
     this.checkOpen();
-    if (n.arena.buffer !== this.arena.buffer || this.notifiers[n.slot] === undefined) {
+    if (!this.owns(n)) {
       throw new NotifierError('ERR_FOREIGN_NOTIFIER', 'this notifier was not created by this set (use set.createNotifier())');
     }
     return n.slot;
