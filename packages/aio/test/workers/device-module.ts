@@ -1,0 +1,39 @@
+/** A user module for IOThread tests: a "device" with a doorbell notifier and an exported BH. */
+import type { AioContext, BottomHalf } from '@vmloop/aio';
+import { defineLayout, int32 } from '@vmloop/atomics';
+
+export const DeviceState = defineLayout('test.aio.device', {
+  // Doorbell reads handled on the IOThread (it adds; the test loads/waits).
+  reads: int32(),
+  // Exported BH runs on the IOThread (it adds; the test loads/waits).
+  bhRuns: int32(),
+});
+
+let bh: BottomHalf | undefined;
+let leak = false;
+
+export default function setup(ctx: AioContext, data: { state: unknown; leak?: boolean; fail?: boolean }) {
+  if (data.fail) throw new Error('device setup failed');
+  leak = data.leak === true;
+  const st = DeviceState.open(data.state);
+  const doorbell = ctx.createNotifier();
+  ctx.setNotifierHandler(doorbell, {
+    onRead: (n) => {
+      n.testAndClear();
+      st.reads.add(1);
+      st.reads.notify();
+    },
+  });
+  bh = ctx.bh(
+    () => {
+      st.bhRuns.add(1);
+      st.bhRuns.notify();
+    },
+    { name: 'device-bh' },
+  );
+  return { doorbell: doorbell.handle, bh: bh.handle };
+}
+
+export function teardown(): void {
+  if (!leak) bh?.delete();
+}
