@@ -64,9 +64,16 @@ interface HandlerNode {
 
 /** A run of BH slots taken from the list by one aio_bh_poll (QEMU BHListSlice). */
 interface Slice {
-  readonly slots: number[];
+  /** Slot numbers; only [pos, end) are live (arrays are reused, never truncated). */
+  slots: number[];
   pos: number;
+  end: number;
+  /** The next (younger) slice: slices form a FIFO like QEMU's QSIMPLEQ. */
+  next: Slice | undefined;
 }
+
+/** The poll-ready list of a poll that is not in poll mode: never written. */
+const NOT_POLLING: HandlerNode[] = Object.freeze([]) as unknown as HandlerNode[];
 
 /** Idle BHs are polled at least this often (QEMU: 10 ms). */
 const IDLE_BH_TIMEOUT_NS = 10_000_000;
@@ -111,7 +118,16 @@ export class AioContext implements BottomHalfOwner {
   private readonly generations: Uint32Array;
   private readonly freeSlots: number[] = [];
   private nextSlot = 0;
-  private readonly slices: Slice[] = [];
+  /** Pending slices, oldest first (QEMU ctx->bh_slice_list). */
+  private sliceHead: Slice | undefined;
+  private sliceTail: Slice | undefined;
+  /** @internal BH slots scheduled from this thread since the last bhPoll: [0, localCount). */
+  localQueue: number[] = [];
+  /** @internal */
+  localCount = 0;
+  /** Exhausted slices and their arrays, reused so a poll allocates nothing. */
+  private readonly spareSlices: Slice[] = [];
+  private readonly spareArrays: number[][] = [];
   /** Handlers by notifier slot. */
   private readonly handlers = new Map<number, HandlerNode>();
   /** Handlers with onPoll, in registration order (QEMU poll_aio_handlers). */
@@ -120,6 +136,8 @@ export class AioContext implements BottomHalfOwner {
   private pollParams: PollParams;
   private pollWindowNs = 0;
   private pollStarted = false;
+  /** The current poll's timeout in ns (-1 = infinite), shared by the try-poll-mode steps. */
+  private timeoutNs = 0;
   private destroyed = false;
   private attachment: NodeLoopAttachment | undefined;
   private readonly kickBh: BottomHalf;
@@ -197,7 +215,12 @@ export class AioContext implements BottomHalfOwner {
   scheduleOneshot(cb: () => void, options?: BottomHalfOptions): void {
     const bh = this.bh(cb, options);
     bh.deleted = true; // no handle, no further calls: the slot frees itself after running
-    this.shared.enqueueLocal(bh.slot, BH_SCHEDULED | BH_ONESHOT);
+    this.enqueueLocal(bh.slot, BH_SCHEDULED | BH_ONESHOT);
+  }
+
+  /** @internal aio_bh_enqueue from the home thread: flags, notify, local queue. */
+  enqueueLocal(slot: number, flags: number): void {
+    if (this.shared.enqueueLocal(slot, flags)) this.localQueue[this.localCount++] = slot;
   }
 
   private allocSlot(name: string): number {
@@ -228,23 +251,66 @@ export class AioContext implements BottomHalfOwner {
    * each BH (D3) and run it if it is scheduled and not deleted. Slices are
    * kept on the context, so a nested poll from a callback continues the
    * slice the outer poll took. Within a slice BHs run in the order they were
-   * scheduled (QEMU runs them LIFO; we reverse the list we take).
+   * scheduled (QEMU runs them LIFO; we reverse the list we take): first those
+   * other threads scheduled, then this thread's own (its local queue).
    */
   private bhPoll(): boolean {
+    // The remote list: a load first, so an empty list costs no RMW; a push
+    // that lands after it comes with a notify and is taken next time.
+    if (this.shared.bhHead.load() !== LIST_END) this.takeRemoteList();
+    // BHs this thread scheduled, in order, after the remote ones.
+    if (this.localCount > 0) this.takeLocalQueue();
+    if (this.sliceHead === undefined) return false;
+    return this.runSlices();
+  }
+
+  /** (D1) take the shared list, (D2) walk all of it, as one slice in schedule order. */
+  private takeRemoteList(): void {
     const head = this.shared.bhHead.exchange(LIST_END); // (D1) pairs with the push CAS (F2)
-    if (head !== LIST_END) {
-      const slots: number[] = [];
-      const next = this.shared.bhNext;
-      for (let i = head; i !== LIST_END; i = next.load(i)) slots.push(i); // (D2)
-      slots.reverse();
-      this.slices.push({ slots, pos: 0 });
+    const slots = this.spareArrays.pop() ?? [];
+    const next = this.shared.bhNext;
+    let n = 0;
+    for (let i = head; i !== LIST_END; i = next.load(i)) slots[n++] = i; // (D2)
+    for (let lo = 0, hi = n - 1; lo < hi; lo++, hi--) {
+      const t = slots[lo]!;
+      slots[lo] = slots[hi]!;
+      slots[hi] = t;
     }
+    this.pushSlice(slots, n);
+  }
+
+  private takeLocalQueue(): void {
+    const slots = this.localQueue;
+    const n = this.localCount;
+    this.localQueue = this.spareArrays.pop() ?? [];
+    this.localCount = 0;
+    this.pushSlice(slots, n);
+  }
+
+  private pushSlice(slots: number[], end: number): void {
+    let slice = this.spareSlices.pop();
+    if (slice === undefined) slice = { slots, pos: 0, end, next: undefined };
+    else {
+      slice.slots = slots;
+      slice.pos = 0;
+      slice.end = end;
+      slice.next = undefined;
+    }
+    if (this.sliceTail === undefined) this.sliceHead = slice;
+    else this.sliceTail.next = slice;
+    this.sliceTail = slice;
+  }
+
+  /** Dequeues (D3) and runs the BHs of every pending slice, oldest first. */
+  private runSlices(): boolean {
     let progress = false;
     const flags = this.shared.bhFlags;
-    while (this.slices.length > 0) {
-      const s = this.slices[0]!;
-      if (s.pos === s.slots.length) {
-        this.slices.shift();
+    for (let s = this.sliceHead; s !== undefined; s = this.sliceHead) {
+      if (s.pos === s.end) {
+        this.sliceHead = s.next;
+        if (this.sliceHead === undefined) this.sliceTail = undefined;
+        this.spareArrays.push(s.slots);
+        this.spareSlices.push(s);
         continue;
       }
       const slot = s.slots[s.pos++]!;
@@ -282,7 +348,8 @@ export class AioContext implements BottomHalfOwner {
     // is stable: schedulers only prepend.
     const next = this.shared.bhNext;
     for (let i = this.shared.bhHead.load(); i !== LIST_END; i = next.load(i)) if (check(i)) return 0;
-    for (const s of this.slices) for (let k = s.pos; k < s.slots.length; k++) if (check(s.slots[k]!)) return 0;
+    for (let k = 0; k < this.localCount; k++) if (check(this.localQueue[k]!)) return 0;
+    for (let s = this.sliceHead; s !== undefined; s = s.next) for (let k = s.pos; k < s.end; k++) if (check(s.slots[k]!)) return 0;
     return timeout;
   }
 
@@ -307,9 +374,16 @@ export class AioContext implements BottomHalfOwner {
     this.shared.notify();
   }
 
-  /** (P3) QEMU aio_notify_accept: clear `notified` before reading the work. */
+  /**
+   * (P3) QEMU aio_notify_accept: clear `notified` before reading the work.
+   * Clear only when set: one load instead of a store (an xchg on x86) on
+   * the common path. A notify landing between the load and the BH read
+   * leaves `notified` set, which costs the next blocking poll one round
+   * without sleeping, never a lost wake-up (seed 000's lesson: no
+   * unconditional write where a read tells us it is not needed).
+   */
   private notifyAccept(): void {
-    this.shared.notified.store(0);
+    if (this.shared.notified.load() !== 0) this.shared.notified.store(0);
   }
 
   // ---------------------------------------------------------------- handlers
@@ -411,9 +485,9 @@ export class AioContext implements BottomHalfOwner {
    * QEMU run_poll_handlers: busy-poll the handlers' onPoll callbacks and the
    * notifier set's doorbell for up to `maxNs`. Every notifier is pollable
    * here (one load of the set's sequence), not only those with onPoll.
-   * Returns [progress, timeoutNs].
+   * Updates `this.timeoutNs`; returns progress.
    */
-  private runPollHandlers(maxNs: number, timeout: number, ready: HandlerNode[]): [boolean, number] {
+  private runPollHandlers(maxNs: number, ready: HandlerNode[]): boolean {
     const start = nowNs();
     const seq = this.set.sequence;
     let progress = false;
@@ -424,31 +498,32 @@ export class AioContext implements BottomHalfOwner {
         if (!node.deleted && node.handlers.onPoll!()) {
           ready.push(node);
           // Polling was successful: exit to adjust the next window.
-          timeout = 0;
+          this.timeoutNs = 0;
           // aio_notify() alone is not progress.
           if (!node.own) progress = true;
         }
       }
-      if (this.set.sequence !== seq) timeout = 0;
+      if (this.set.sequence !== seq) this.timeoutNs = 0;
       elapsed = nowNs() - start;
-      max = soonest(timeout, max);
+      max = soonest(this.timeoutNs, max);
     } while (elapsed < max);
-    if (timeout === 0) this.counters.pollHits++;
-    if (timeout > 0) timeout -= Math.min(timeout, elapsed);
-    return [progress, timeout];
+    if (this.timeoutNs === 0) this.counters.pollHits++;
+    else if (this.timeoutNs > 0) this.timeoutNs -= Math.min(this.timeoutNs, elapsed);
+    return progress;
   }
 
-  /** QEMU try_poll_mode. Returns [progress, timeoutNs]. */
-  private tryPollMode(timeout: number, ready: HandlerNode[]): [boolean, number] {
-    const maxNs = soonest(timeout, this.pollWindowNs);
+  /** QEMU try_poll_mode: updates `this.timeoutNs`; returns progress. */
+  private tryPollMode(ready: HandlerNode[]): boolean {
+    const maxNs = soonest(this.timeoutNs, this.pollWindowNs);
     if (maxNs > 0) {
       this.pollSetStarted(true, ready);
-      const [progress, t] = this.runPollHandlers(maxNs, timeout, ready);
-      timeout = t;
-      if (progress) return [true, timeout];
+      if (this.runPollHandlers(maxNs, ready)) return true;
     }
-    if (this.pollSetStarted(false, ready)) return [true, 0];
-    return [false, timeout];
+    if (this.pollSetStarted(false, ready)) {
+      this.timeoutNs = 0;
+      return true;
+    }
+    return false;
   }
 
   /**
@@ -470,10 +545,12 @@ export class AioContext implements BottomHalfOwner {
     const trace = this.tracer;
     const start = trace !== undefined || this.pollParams.maxNs !== 0 ? nowNs() : 0;
     trace?.('poll-begin', start, blocking);
-    const pollReady: HandlerNode[] = [];
-    let timeout = blocking ? this.computeTimeoutNs() : 0;
-    let progress: boolean;
-    [progress, timeout] = this.tryPollMode(timeout, pollReady);
+    // Only poll mode adds to this list: allocate it only when polling.
+    const pollReady = this.pollStarted || this.pollWindowNs > 0 ? [] : NOT_POLLING;
+    this.timeoutNs = blocking ? this.computeTimeoutNs() : 0;
+    // try_poll_mode has nothing to do without a window and outside poll mode.
+    let progress = this.pollWindowNs === 0 && !this.pollStarted ? false : this.tryPollMode(pollReady);
+    let timeout = this.timeoutNs;
 
     // Everything is re-evaluated before the next blocking wait when this
     // poll does not block; only a blocking one must ask to be notified.
@@ -485,7 +562,7 @@ export class AioContext implements BottomHalfOwner {
       // (P2) Don't block if aio_notify() was called.
       if (sh.notified.load() !== 0) timeout = 0;
     }
-    let readyNotifiers: EventNotifier[];
+    let readyNotifiers: readonly EventNotifier[];
     if (timeout !== 0) {
       // Polling must be off before sleeping so handlers re-enable their
       // notifications (QEMU: "essential to avoid hangs").
@@ -529,9 +606,11 @@ export class AioContext implements BottomHalfOwner {
 
   /** QEMU aio_dispatch_ready_handlers. */
   private dispatchHandlers(ready: readonly EventNotifier[], pollReady: readonly HandlerNode[]): boolean {
+    if (ready.length === 0 && pollReady.length === 0) return false;
     let progress = false;
     const c = this.counters;
-    for (const n of ready) {
+    for (let i = 0; i < ready.length; i++) {
+      const n = ready[i]!;
       const node = this.handlers.get(n.slot);
       if (node === undefined || node.deleted || node.handlers.onRead === undefined) continue;
       c.handlersDispatched++;
@@ -539,7 +618,8 @@ export class AioContext implements BottomHalfOwner {
       node.handlers.onRead(n);
       if (!node.own) progress = true;
     }
-    for (const node of pollReady) {
+    for (let i = 0; i < pollReady.length; i++) {
+      const node = pollReady[i]!;
       if (node.deleted || node.handlers.onPollReady === undefined) continue;
       c.handlersDispatched++;
       node.handlers.onPollReady(node.notifier);

@@ -22,8 +22,12 @@ export interface BottomHalfHandle {
 /** @internal What the context keeps per BH slot and BottomHalf needs back. */
 export interface BottomHalfOwner {
   readonly shared: SharedContext;
+  /** Slots scheduled by the home thread, in order: [0, localCount) (home thread only). */
+  localQueue: number[];
+  localCount: number;
   contextHandle(): import('./remote.js').AioContextHandle;
   checkLive(): void;
+  enqueueLocal(slot: number, flags: number): void;
 }
 
 /**
@@ -51,7 +55,7 @@ export class BottomHalf {
   /** Runs the callback on the next poll (`qemu_bh_schedule`). */
   schedule(): void {
     this.check();
-    this.owner.shared.enqueueLocal(this.slot, BH_SCHEDULED);
+    this.owner.enqueueLocal(this.slot, BH_SCHEDULED);
   }
 
   /**
@@ -60,7 +64,7 @@ export class BottomHalf {
    */
   scheduleIdle(): void {
     this.check();
-    this.owner.shared.enqueueLocal(this.slot, BH_SCHEDULED | BH_IDLE);
+    this.owner.enqueueLocal(this.slot, BH_SCHEDULED | BH_IDLE);
   }
 
   /** Un-schedules it if it has not run yet (`qemu_bh_cancel`). */
@@ -76,7 +80,7 @@ export class BottomHalf {
   delete(): void {
     this.check();
     this.deleted = true;
-    this.owner.shared.enqueueLocal(this.slot, BH_DELETED);
+    this.owner.enqueueLocal(this.slot, BH_DELETED);
   }
 
   /** Whether it is scheduled and not yet run. */

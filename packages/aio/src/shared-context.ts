@@ -78,15 +78,33 @@ export class SharedContext {
 
   /**
    * QEMU aio_bh_enqueue for the home thread, which knows its BH is live:
-   * (F1) fetch-or the flags, (F2) push if it was not pending, then notify.
-   * Returns the old flag word.
+   * (F1) fetch-or the flags and notify; returns whether the caller must
+   * queue the slot (it was not pending).
+   *
+   * The notify is cheaper than aio_notify: every decision to sleep on this
+   * context (a blocking poll's (P1)/(P2), the Node-loop prepare step) runs
+   * on this same thread, so it is sequenced with this code and re-reads the
+   * BH list before sleeping; the `notified` store only matters to a poller
+   * on another thread, and there is none. What remains is waking the
+   * Node-loop attachment when its sleep is pending (bit 0 of notifyMe).
    */
-  enqueueLocal(slot: number, newFlags: number): number {
+  enqueueLocal(slot: number, newFlags: number): boolean {
     const old = this.bhFlags.or(slot, BH_PENDING | newFlags);
-    if ((old & BH_PENDING) === 0) this.push(slot);
-    this.counters.bhSchedules++;
-    this.notify();
-    return old;
+    const c = this.counters;
+    c.bhSchedules++;
+    c.notifies++;
+    if (this.notifyMe.load() !== 0) {
+      this.notified.store(1);
+      this.notifier.set();
+      c.notifierSets++;
+    } else {
+      c.notifiesSkipped++;
+    }
+    // Only the scheduler that set PENDING enqueues (F1). From the home thread
+    // the caller queues the slot locally instead of on the shared list: the
+    // home thread is its only reader, and remote schedulers of the same BH
+    // see PENDING and do not push it.
+    return (old & BH_PENDING) === 0;
   }
 
   /**

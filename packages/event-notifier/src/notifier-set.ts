@@ -10,6 +10,9 @@ import {
 import { type Arena, FLAG_WATCHED, MAX_CAPACITY, arenaLayout } from './layout.js';
 import { type NotifierSetStats, SetCounters } from './stats.js';
 
+/** The shared empty result: scans that find nothing allocate nothing. */
+const NONE: readonly EventNotifier[] = Object.freeze([]);
+
 /** Options of {@link NotifierSet.create}. */
 export interface NotifierSetOptions {
   /** Notifiers the set can hold, 1 … 32768 (default 1024). */
@@ -60,6 +63,8 @@ export class NotifierSet {
   /** Slots found already set by `add`: reported by the next scan. */
   private addedReady: number[] = [];
   private watchCount = 0;
+  /** The doorbell as read before the last scan; -1 before any. */
+  private scannedSeq = -1;
   private readonly counters = new SetCounters();
   private closed = false;
   private readonly closer = new AbortController();
@@ -169,7 +174,7 @@ export class NotifierSet {
   }
 
   /** The watched notifiers that are set now, without sleeping. @thread home */
-  poll(): EventNotifier[] {
+  poll(): readonly EventNotifier[] {
     this.checkOpen();
     return this.scan();
   }
@@ -180,7 +185,7 @@ export class NotifierSet {
    * loads before sleeping. Throws ERR_CANNOT_BLOCK on the Node main thread.
    * @thread home, a worker
    */
-  wait(timeoutMs?: number, options?: NotifierWaitOptions): EventNotifier[] {
+  wait(timeoutMs?: number, options?: NotifierWaitOptions): readonly EventNotifier[] {
     this.checkOpen();
     const timeout = checkTimeout(timeoutMs);
     let spins = checkSpins(options?.spins, DEFAULT_SPINS);
@@ -219,7 +224,7 @@ export class NotifierSet {
    * pending unless `{ ref: false }`. `close()` rejects it with ERR_SET_CLOSED.
    * @thread home
    */
-  async waitAsync(timeoutMs?: number, options?: NotifierWaitAsyncOptions): Promise<EventNotifier[]> {
+  async waitAsync(timeoutMs?: number, options?: NotifierWaitAsyncOptions): Promise<readonly EventNotifier[]> {
     this.checkOpen();
     const timeout = checkTimeout(timeoutMs);
     const signal = options?.signal === undefined ? this.closer.signal : AbortSignal.any([this.closer.signal, options.signal]);
@@ -256,22 +261,21 @@ export class NotifierSet {
   }
 
   /** Collects ready watched slots: last round's still-set ones, add()'s, then the bitmap. */
-  private scan(): EventNotifier[] {
+  private scan(): readonly EventNotifier[] {
+    // Fast path: nothing can be ready if the doorbell did not move since it
+    // was read before the last scan (a set whose bits that scan missed bumps
+    // the doorbell after them) and nothing is pending from that scan or add().
+    const seq = this.doorbell.load();
+    if (seq === this.scannedSeq && this.lastReady.length === 0 && this.addedReady.length === 0) return NONE;
+    this.scannedSeq = seq;
     this.counters.scans++;
     const gen = ++this.generation === 0x1_0000_0000 ? this.resetGenerations() : this.generation;
     const out: EventNotifier[] = [];
     const slots: number[] = [];
-    const take = (slot: number): void => {
-      if (this.watched[slot] !== 1 || this.reportedIn[slot] === gen) return;
-      const n = this.notifiers[slot]!;
-      if (!n.isSetUnchecked()) return;
-      this.reportedIn[slot] = gen;
-      out.push(n);
-      slots.push(slot);
-    };
-    for (const slot of this.lastReady) take(slot);
+    const previous = this.lastReady;
+    for (let k = 0; k < previous.length; k++) this.take(previous[k]!, gen, out, slots);
     if (this.addedReady.length > 0) {
-      for (const slot of this.addedReady) take(slot);
+      for (const slot of this.addedReady) this.take(slot, gen, out, slots);
       this.addedReady = [];
     }
     const summary = this.summary;
@@ -289,13 +293,23 @@ export class NotifierSet {
         while (bits !== 0) {
           const i = 31 - Math.clz32(bits & -bits);
           bits &= bits - 1;
-          take(w * 32 + i);
+          this.take(w * 32 + i, gen, out, slots);
         }
       }
     }
     this.lastReady = slots;
     this.counters.reported += out.length;
-    return out;
+    return out.length === 0 ? NONE : out;
+  }
+
+  /** Reports `slot` once per scan if it is watched and set. */
+  private take(slot: number, gen: number, out: EventNotifier[], slots: number[]): void {
+    if (this.watched[slot] !== 1 || this.reportedIn[slot] === gen) return;
+    const n = this.notifiers[slot]!;
+    if (!n.isSetUnchecked()) return;
+    this.reportedIn[slot] = gen;
+    out.push(n);
+    slots.push(slot);
   }
 
   private resetGenerations(): number {
