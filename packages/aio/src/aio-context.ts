@@ -82,7 +82,7 @@ const IDLE_BH_TIMEOUT_NS = 10_000_000;
 function soonest(a: number, b: number): number {
   if (a < 0) return b;
   if (b < 0) return a;
-  return a < b ? a : b;
+  return Math.min(a, b);
 }
 
 const nowNs = (): number => Math.round(performance.now() * 1e6);

@@ -5,7 +5,10 @@
  */
 
 /** Options of the context's timer group. */
-export interface ContextTimersOptions {}
+export interface ContextTimersOptions {
+  /** Reserved for the timer group's options. */
+  readonly timers?: never;
+}
 
 /** What the context needs of its timer group. */
 export interface ContextTimers {

@@ -260,7 +260,14 @@ describe('aio / handlers', () => {
     const ctx = make();
     const n = ctx.createNotifier({ active: true });
     let reads = 0;
-    const bh = ctx.bh(() => ctx.setNotifierHandler(n, { onRead: (x) => (x.testAndClear(), reads++) }));
+    const bh = ctx.bh(() =>
+      ctx.setNotifierHandler(n, {
+        onRead: (x) => {
+          x.testAndClear();
+          reads++;
+        },
+      }),
+    );
     bh.schedule();
     ctx.poll(false);
     ctx.poll(false);

@@ -3,7 +3,7 @@
  * watchdog then fails the test naming what was lost (which worker's inbox,
  * which BH), never hanging CI.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { runWorkers } from '@vmloop/test-kit';
 import { describe, expect, it } from 'vitest';
 import type { AioContextHandle, AioStats, BottomHalfHandle } from '@vmloop/aio';

@@ -35,3 +35,4 @@ export {
   type LayoutHandle,
   type StructField,
 } from './layout.js';
+export { runLitmus, type LitmusMode, type LitmusOptions, type LitmusResult, type LitmusShape } from './litmus.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  AtomicsError,
+  type AtomicsError,
   CACHE_LINE,
   VmloopError,
   bigInt64,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EventNotifier, NotifierError, NotifierSet } from '@vmloop/event-notifier';
+import { EventNotifier, type NotifierError, NotifierSet } from '@vmloop/event-notifier';
 
 function codeOf(f: () => unknown): string | undefined {
   try {

@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+// @ts-check
+/**
+ * Package checks for every published package under packages/ (CI runs this):
+ *  1. `npm pack` works;
+ *  2. publint (strict: warnings are errors) and @arethetypeswrong/cli report
+ *     no problems. attw runs with the `esm-only` profile: the packages are
+ *     ESM-only by design (`type: module`, an exports map with types), so the
+ *     CommonJS resolution modes it would otherwise report on do not apply;
+ *  3. pack-and-consume: the tarballs are installed into a temporary project
+ *     outside the repository, which runs consumer/main.mjs — a two-worker
+ *     ping-pong and a litmus run whose worker entry ships inside
+ *     @vmloop/atomics — from the *installed* packages, proving that worker
+ *     entry files resolve in the published form.
+ * Run after `npm run build`. Exits non-zero on the first failing check.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '../..');
+const bin = (name) => join(root, 'node_modules', '.bin', name);
+
+/** @param {string} file @param {string[]} args @param {string} cwd */
+function run(file, args, cwd) {
+  process.stderr.write(`$ ${[file.replace(root + '/', ''), ...args].join(' ')}  (in ${cwd.replace(root, '.')})\n`);
+  return execFileSync(file, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+const packages = readdirSync(join(root, 'packages'))
+  .map((d) => join(root, 'packages', d))
+  .map((dir) => ({ dir, pkg: JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) }))
+  .filter(({ pkg }) => pkg.private !== true);
+
+const work = mkdtempSync(join(tmpdir(), 'vmloop-packages-'));
+try {
+  /** @type {Record<string, string>} */
+  const tarballs = {};
+  for (const { dir, pkg } of packages) {
+    const out = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work], dir));
+    const tgz = join(work, out[0].filename);
+    tarballs[pkg.name] = tgz;
+    console.log(`pack     ${pkg.name}@${pkg.version}: ${out[0].entryCount} files, ${out[0].size} bytes`);
+    run(bin('publint'), ['run', tgz, '--strict'], dir);
+    console.log(`publint  ${pkg.name}: ok`);
+    run(bin('attw'), [tgz, '--profile', 'esm-only', '--format', 'ascii'], dir);
+    console.log(`attw     ${pkg.name}: ok`);
+  }
+
+  // Pack-and-consume, in a project that knows nothing of the repository.
+  const consumer = join(work, 'consumer');
+  cpSync(join(here, 'consumer'), consumer, { recursive: true });
+  const deps = Object.fromEntries(Object.entries(tarballs).map(([name, tgz]) => [name, `file:${tgz}`]));
+  writeFileSync(
+    join(consumer, 'package.json'),
+    JSON.stringify({ name: 'vmloop-consumer', private: true, type: 'module', dependencies: deps, overrides: deps }, null, 2),
+  );
+  run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--prefer-offline'], consumer);
+  for (const name of Object.keys(tarballs)) {
+    const linked = readFileSync(join(consumer, 'node_modules', name, 'package.json'), 'utf8');
+    if (JSON.parse(linked).name !== name) throw new Error(`${name} was not installed from its tarball`);
+  }
+  process.stdout.write(run(process.execPath, ['main.mjs'], consumer));
+  console.log(`consume  ${Object.keys(tarballs).join(', ')}: ok`);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}

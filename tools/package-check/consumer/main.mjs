@@ -1,0 +1,27 @@
+// Runs from the installed tarballs only (see ../check.mjs).
+import { Worker } from 'node:worker_threads';
+import { runLitmus } from '@vmloop/atomics';
+import { EventNotifier } from '@vmloop/event-notifier';
+
+const rounds = 10_000;
+const ping = EventNotifier.create();
+const pong = EventNotifier.create();
+const start = (side) =>
+  new Promise((resolve, reject) => {
+    const w = new Worker(new URL('./worker.mjs', import.meta.url), { workerData: { side, rounds, ping: ping.handle, pong: pong.handle } });
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+const watchdog = setTimeout(() => {
+  console.error('consumer: ping-pong stalled (lost wake-up?)');
+  process.exit(1);
+}, 30_000);
+const [a, b] = await Promise.all([start('ping'), start('pong')]);
+clearTimeout(watchdog);
+if (a !== rounds || b !== rounds) throw new Error(`ping-pong counted ${a} and ${b}, expected ${rounds}`);
+console.log(`consumer: ${rounds} notifier round trips between two workers`);
+
+// The litmus harness starts its own worker entry from inside the installed package.
+const r = await runLitmus({ shape: 'SB', mode: 'atomic', iterations: 10_000 });
+if (r.forbiddenCount !== 0) throw new Error(`litmus: forbidden outcome seen ${r.forbiddenCount} times with Atomics`);
+console.log(`consumer: litmus SB/atomic ${r.iterations} iterations, histogram ${JSON.stringify(r.histogram)}`);
