@@ -36,3 +36,9 @@ export {
   type StructField,
 } from './layout.js';
 export { runLitmus, type LitmusMode, type LitmusOptions, type LitmusResult, type LitmusShape } from './litmus.js';
+export type { PrimitiveHandle } from './handle.js';
+export { Event, type EventOptions } from './event.js';
+export { Semaphore } from './semaphore.js';
+export { Mutex } from './mutex.js';
+export { Condition } from './condition.js';
+export { Seqlock, type SeqlockHandle, type SeqlockReader, type SeqlockWriter } from './seqlock.js';
