@@ -7,6 +7,8 @@ export const vmloopTest: {
   pool: 'forks';
   testTimeout: number;
   hookTimeout: number;
+  reporters: string[];
+  outputFile: { json: string };
 } = {
   include: ['test/**/*.test.ts'],
   // Tests run on a process main thread, as user code does: that is the
@@ -16,4 +18,7 @@ export const vmloopTest: {
   // was lost; these outer limits only back them up.
   testTimeout: 120_000,
   hookTimeout: 60_000,
+  // The JSON report feeds the one-line summary at the end of .ci/run.
+  reporters: ['default', 'json'],
+  outputFile: { json: 'build/test-results.json' },
 };
