@@ -35,6 +35,12 @@ export interface AioContextOptions extends ContextTimersOptions {
   readonly maxNotifiers?: number;
   /** Adaptive polling (default off, as a new QEMU AioContext). */
   readonly poll?: Partial<PollParams>;
+  /**
+   * Measurement reference only: every aio_notify sets the context notifier,
+   * ignoring notifyMe, as QEMU did before the notify_me optimisation. The
+   * `aio.cross-thread-bh` benchmark compares against it. Default false.
+   */
+  readonly notifyAlways?: boolean;
 }
 
 /**
@@ -160,6 +166,7 @@ export class AioContext implements BottomHalfOwner {
     this.memory = contextLayout(this.capacity).create();
     this.memory.capacity.store(this.capacity);
     this.memory.bhHead.store(LIST_END);
+    this.memory.notifyAlways.store(options.notifyAlways === true ? 1 : 0);
     this.set = NotifierSet.create({ capacity: maxNotifiers + 1 });
     const own = this.set.createNotifier();
     this.shared = new SharedContext(this.memory, own);

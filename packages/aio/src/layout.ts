@@ -105,6 +105,10 @@ function contextFields(capacity: number) {
     // STATE_LIVE / STATE_DESTROYED. Written by the home thread (store in
     // destroy); read by remote handles (load) to fail fast.
     state: int32(),
+    // 1: aio_notify always sets the notifier, ignoring notifyMe (QEMU before
+    // the notify_me optimisation; a measurement reference only). Written
+    // once by the creator before sharing; read by every notifier.
+    notifyAlways: int32(),
     // Per BH slot: flags (bits 0-7) | generation << 8. Written by schedulers
     // (or / compareExchange, F1) and the home thread (and in dequeue D3;
     // store when a slot is (re)allocated or freed). Read by remote

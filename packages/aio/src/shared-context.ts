@@ -40,6 +40,8 @@ export class SharedContext {
   readonly bhFlags: Int32CellArray;
   readonly bhNext: Int32CellArray;
   readonly counters: NotifyCounters = { notifies: 0, notifierSets: 0, notifiesSkipped: 0, bhSchedules: 0 };
+  /** notifyMe is ignored and every notify sets the notifier (a reference mode for benchmarks). */
+  private readonly always: boolean;
 
   constructor(
     readonly memory: ContextMemory,
@@ -53,6 +55,7 @@ export class SharedContext {
     this.state = memory.state;
     this.bhFlags = memory.bhFlags;
     this.bhNext = memory.bhNext;
+    this.always = memory.notifyAlways.load() === 1;
   }
 
   /**
@@ -68,7 +71,7 @@ export class SharedContext {
     // (N2) Pairs with notifyMe.add(2) (P1) in aio_poll and or(1) in the
     // Node-loop prepare step. Set the notifier whenever notifyMe is non-zero,
     // even if `notified` was already true: that shortcut loses wake-ups.
-    if (this.notifyMe.load() !== 0) {
+    if (this.notifyMe.load() !== 0 || this.always) {
       this.notifier.set();
       c.notifierSets++;
     } else {
@@ -93,7 +96,7 @@ export class SharedContext {
     const c = this.counters;
     c.bhSchedules++;
     c.notifies++;
-    if (this.notifyMe.load() !== 0) {
+    if (this.notifyMe.load() !== 0 || this.always) {
       this.notified.store(1);
       this.notifier.set();
       c.notifierSets++;
