@@ -31,9 +31,11 @@ function layoutFor(words: number): Layout<SeqlockFields> {
   return l;
 }
 
-/** Writes payload words inside `Seqlock.write`. */
+/** Writes (and may read back) payload words inside `Seqlock.write`. */
 export interface SeqlockWriter {
   set(index: number, value: number): void;
+  /** The current value: the writer holds the lock, so no retry is needed. */
+  get(index: number): number;
 }
 /** Reads payload words inside `Seqlock.read`. */
 export interface SeqlockReader {
@@ -68,7 +70,7 @@ export class Seqlock {
     this.writers = mem.writers;
     this.data = mem.data;
     const data = this.data;
-    this.writer = { set: (i, v) => void data.store(i, v) };
+    this.writer = { set: (i, v) => void data.store(i, v), get: (i) => data.load(i) };
     this.reader = { get: (i) => data.load(i) };
   }
 
