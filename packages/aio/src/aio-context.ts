@@ -22,13 +22,16 @@ import { type PollParams, POLL_OFF, adjustPollWindow, checkPollParams } from './
 import { type AioContextHandle, AioContextRemote } from './remote.js';
 import { SharedContext } from './shared-context.js';
 import type { AioStats } from './stats.js';
-import { type ContextTimers, createContextTimers, type ContextTimersOptions } from './timers.js';
+import { type ClockType, type Clocks, type Timer, TimerListGroup } from '@vmloop/timers';
+import { defaultClocks } from './timers.js';
 import type { AioTracer } from './trace.js';
 
 /** Options of {@link AioContext.create}. */
-export interface AioContextOptions extends ContextTimersOptions {
+export interface AioContextOptions {
   /** Shows in errors, traces and `IOThread.query()`. */
   readonly name?: string;
+  /** The clocks of the context's timers (default: one system Clocks per thread, see defaultClocks). */
+  readonly clocks?: Clocks;
   /** Bottom-half slots (default 1024). Slots are reused after `delete()`. */
   readonly maxBottomHalves?: number;
   /** Notifier slots of the context's set (default 1024; one is the context's own). */
@@ -114,7 +117,7 @@ export class AioContext implements BottomHalfOwner {
   readonly name: string;
   /** @internal */ readonly shared: SharedContext;
   /** The context's timers: one list per clock (QEMU ctx->tlg). */
-  readonly timers: ContextTimers;
+  readonly timers: TimerListGroup;
   private readonly memory: ContextMemory;
   private readonly set: NotifierSet;
   private readonly capacity: number;
@@ -182,7 +185,10 @@ export class AioContext implements BottomHalfOwner {
       onPollReady: () => {},
     }, true);
     this.kickBh = this.bh(() => {}, { name: 'aio-wait-kick' });
-    this.timers = createContextTimers(options, () => this.notify());
+    // QEMU aio_timerlist_notify: a timer armed earlier than the current
+    // earliest wakes the loop to recompute its timeout. Timers are armed on
+    // this thread, so the home-thread notify suffices.
+    this.timers = new TimerListGroup(options.clocks ?? defaultClocks(), () => this.shared.notifyLocal());
   }
 
   /**
@@ -367,6 +373,16 @@ export class AioContext implements BottomHalfOwner {
     const deadline = this.timers.deadlineNs();
     if (deadline === 0) return 0;
     return soonest(t, deadline);
+  }
+
+  /**
+   * A timer on this context (`aio_timer_new`): its callback runs from
+   * `poll()` on this thread. `scale`: SCALE_NS, SCALE_US or SCALE_MS.
+   * @thread home
+   */
+  createTimer(type: ClockType, scale: number, callback: () => void): Timer {
+    this.checkLive();
+    return this.timers.createTimer(type, scale, callback);
   }
 
   // ---------------------------------------------------------------- notify

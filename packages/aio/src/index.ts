@@ -6,5 +6,5 @@ export { NodeLoopAttachment, type NodeLoopOptions } from './node-loop.js';
 export { IOTHREAD_POLL_MAX_NS, POLL_OFF, type PollParams } from './poll-params.js';
 export { AioContextRemote, RemoteBottomHalf, type AioContextHandle } from './remote.js';
 export type { AioStats } from './stats.js';
-export type { ContextTimers, ContextTimersOptions } from './timers.js';
+export { defaultClocks } from './timers.js';
 export type { AioTracePoint, AioTracer } from './trace.js';

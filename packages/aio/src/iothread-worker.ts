@@ -6,6 +6,7 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { AioContext } from './aio-context.js';
 import type { IOThreadMessage } from './iothread.js';
 import type { PollParams } from './poll-params.js';
+import { Clocks, type ClocksHandle } from '@vmloop/timers';
 
 interface Data {
   name: string;
@@ -14,6 +15,7 @@ interface Data {
   data: unknown;
   maxBottomHalves: number | undefined;
   maxNotifiers: number | undefined;
+  clocks: ClocksHandle | undefined;
 }
 
 interface UserModule {
@@ -40,6 +42,7 @@ async function main(): Promise<void> {
     poll: d.poll,
     ...(d.maxBottomHalves === undefined ? {} : { maxBottomHalves: d.maxBottomHalves }),
     ...(d.maxNotifiers === undefined ? {} : { maxNotifiers: d.maxNotifiers }),
+    ...(d.clocks === undefined ? {} : { clocks: Clocks.open(d.clocks) }),
   });
   let running = true;
   const stop = ctx.bh(() => {

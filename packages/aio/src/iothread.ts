@@ -4,6 +4,7 @@ import { AioError } from './errors.js';
 import { IOTHREAD_POLL_MAX_NS, type PollParams } from './poll-params.js';
 import { AioContextRemote, RemoteBottomHalf, type AioContextHandle } from './remote.js';
 import type { AioStats } from './stats.js';
+import type { ClocksHandle } from '@vmloop/timers';
 
 /** Options of {@link IOThread.start}. */
 export interface IOThreadOptions {
@@ -25,6 +26,8 @@ export interface IOThreadOptions {
   readonly maxBottomHalves?: number;
   /** Notifier slots of its context. */
   readonly maxNotifiers?: number;
+  /** Clocks to share with the thread (`clocks.handle`), e.g. the VM's, so its VIRTUAL timers follow the VM. */
+  readonly clocks?: ClocksHandle;
 }
 
 /** What `query()` returns (QEMU query-iothreads). */
@@ -108,6 +111,7 @@ export class IOThread {
         data: options.data,
         maxBottomHalves: options.maxBottomHalves,
         maxNotifiers: options.maxNotifiers,
+        clocks: options.clocks,
       },
     });
     const ready = await new Promise<Extract<IOThreadMessage, { type: 'ready' }>>((resolve, reject) => {

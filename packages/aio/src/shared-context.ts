@@ -93,8 +93,22 @@ export class SharedContext {
    */
   enqueueLocal(slot: number, newFlags: number): boolean {
     const old = this.bhFlags.or(slot, BH_PENDING | newFlags);
+    this.counters.bhSchedules++;
+    this.notifyLocal();
+    // Only the scheduler that set PENDING enqueues (F1). From the home thread
+    // the caller queues the slot locally instead of on the shared list: the
+    // home thread is its only reader, and remote schedulers of the same BH
+    // see PENDING and do not push it.
+    return (old & BH_PENDING) === 0;
+  }
+
+  /**
+   * aio_notify from the home thread (see enqueueLocal for why `notified` is
+   * only written when notifyMe is non-zero): wakes the Node-loop attachment's
+   * pending sleep; otherwise one load.
+   */
+  notifyLocal(): void {
     const c = this.counters;
-    c.bhSchedules++;
     c.notifies++;
     if (this.notifyMe.load() !== 0 || this.always) {
       this.notified.store(1);
@@ -103,11 +117,6 @@ export class SharedContext {
     } else {
       c.notifiesSkipped++;
     }
-    // Only the scheduler that set PENDING enqueues (F1). From the home thread
-    // the caller queues the slot locally instead of on the shared list: the
-    // home thread is its only reader, and remote schedulers of the same BH
-    // see PENDING and do not push it.
-    return (old & BH_PENDING) === 0;
   }
 
   /**

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 
 const aio = JSON.stringify(fileURLToPath(new URL('../dist/index.js', import.meta.url)));
 const notifier = JSON.stringify(fileURLToPath(new URL('../../event-notifier/dist/index.js', import.meta.url)));
+const timers = JSON.stringify(fileURLToPath(new URL('../../timers/dist/index.js', import.meta.url)));
 
 function run(body: string): { status: number | null; stdout: string; stderr: string } {
   const src = `import { AioContext, RemoteBottomHalf } from ${aio};\nimport { EventNotifier } from ${notifier};\nimport { Worker } from 'node:worker_threads';\n${body}`;
@@ -75,6 +76,22 @@ ctx.attachToNodeLoop();
 bad.schedule();`);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain('boom');
+  });
+
+  it('an armed timer keeps the process alive until it fires; unref() lets the process exit first', () => {
+    const alive = run(`import { SCALE_MS } from ${timers};
+const ctx = AioContext.create();
+const t = ctx.createTimer('realtime', SCALE_MS, () => console.log('fired'));
+t.modNs(ctx.timers.clocks.now('realtime') + 150e6);
+ctx.attachToNodeLoop();`);
+    expect(alive.status).toBe(0);
+    expect(alive.stdout).toBe('fired\n');
+    const unrefd = run(`import { SCALE_MS } from ${timers};
+const ctx = AioContext.create();
+ctx.createTimer('realtime', SCALE_MS, () => console.log('fired')).modNs(ctx.timers.clocks.now('realtime') + 150e6);
+ctx.attachToNodeLoop().unref();`);
+    expect(unrefd.status).toBe(0);
+    expect(unrefd.stdout).toBe('');
   });
 
   it('detach() stops the loop; attaching twice is ERR_ATTACHED', () => {
