@@ -15,6 +15,8 @@ import { TimerList } from './timer-list.js';
  */
 export class TimerListGroup {
   private readonly lists: Record<ClockType, TimerList>;
+  /** The same lists in CLOCK_TYPES order, for the hot loops. */
+  private readonly all: readonly TimerList[];
   private readonly unsubscribe: () => void;
   private destroyed = false;
   private extraNotifies = 0;
@@ -27,6 +29,7 @@ export class TimerListGroup {
     const lists = {} as Record<ClockType, TimerList>;
     for (const type of CLOCK_TYPES) lists[type] = new TimerList(clocks, type, notify);
     this.lists = lists;
+    this.all = CLOCK_TYPES.map((t) => lists[t]);
     // QEMU qemu_clock_enable → qemu_clock_notify: lists of a clock that
     // starts or stops recompute their deadline.
     this.unsubscribe = clocks.onChange((type) => {
@@ -59,8 +62,11 @@ export class TimerListGroup {
   deadlineNs(): number {
     this.checkLive();
     let deadline = -1;
-    for (const type of CLOCK_TYPES) {
-      const d = this.lists[type].deadlineNs();
+    const all = this.all;
+    for (let i = 0; i < all.length; i++) {
+      const list = all[i]!;
+      if (list.armed === 0) continue;
+      const d = list.deadlineNs();
       if (d >= 0 && (deadline < 0 || d < deadline)) deadline = d;
       if (deadline === 0) return 0;
     }
@@ -71,14 +77,15 @@ export class TimerListGroup {
   run(): boolean {
     this.checkLive();
     let progress = false;
-    for (const type of CLOCK_TYPES) if (this.lists[type].armed > 0) progress = this.lists[type].run() || progress;
+    const all = this.all;
+    for (let i = 0; i < all.length; i++) if (all[i]!.armed !== 0) progress = all[i]!.run() || progress;
     return progress;
   }
 
   /** Timers pending over all clocks. */
   armed(): number {
     let n = 0;
-    for (const type of CLOCK_TYPES) n += this.lists[type].armed;
+    for (let i = 0; i < this.all.length; i++) n += this.all[i]!.armed;
     return n;
   }
 
