@@ -25,3 +25,11 @@ console.log(`consumer: ${rounds} notifier round trips between two workers`);
 const r = await runLitmus({ shape: 'SB', mode: 'atomic', iterations: 10_000 });
 if (r.forbiddenCount !== 0) throw new Error(`litmus: forbidden outcome seen ${r.forbiddenCount} times with Atomics`);
 console.log(`consumer: litmus SB/atomic ${r.iterations} iterations, histogram ${JSON.stringify(r.histogram)}`);
+
+// @vmloop/aio starts its IOThread worker entry from inside the installed package.
+const { IOThread } = await import('@vmloop/aio');
+const io = await IOThread.start({ name: 'consumer-io' });
+const info = await io.query();
+io.context.notify();
+const final = await io.stop();
+console.log(`consumer: IOThread ${info.name} (thread ${info.threadId}, poll-max-ns ${info.poll.maxNs}) ran ${final.polls} polls and stopped`);
