@@ -51,7 +51,7 @@
  * generation, so a handle to a deleted BH whose slot was reused fails
  * instead of scheduling a stranger.
  */
-import { CACHE_LINE, defineLayout, int32, int32Array, type Instance, type Layout } from '@vmloop/atomics';
+import { CACHE_LINE, type Instance, int32, int32Array, layoutFamily } from '@vmloop/atomics';
 
 /** BH flag: on the list, waiting for aio_bh_poll (QEMU BH_PENDING). */
 export const BH_PENDING = 1 << 0;
@@ -128,17 +128,8 @@ export type ContextFields = ReturnType<typeof contextFields>;
 /** A context arena placed in its buffer. */
 export type ContextMemory = Instance<ContextFields>;
 
-const layouts = new Map<number, Layout<ContextFields>>();
-
 /** The (memoised) layout of a context with `capacity` BH slots. */
-export function contextLayout(capacity: number): Layout<ContextFields> {
-  let l = layouts.get(capacity);
-  if (l === undefined) {
-    l = defineLayout(`aio.context[${capacity}]`, contextFields(capacity));
-    layouts.set(capacity, l);
-  }
-  return l;
-}
+export const contextLayout = layoutFamily('aio.context', contextFields);
 
 /** The header alone (fixed size), to read `capacity` before knowing the layout. */
 export const ContextHeader = contextLayout(1);

@@ -1,5 +1,8 @@
+import { thrownCode } from '@vmloop/test-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AioContext, AioContextRemote, AioError, RemoteBottomHalf } from '@vmloop/aio';
+
+const codeOf = (f: () => unknown): string | undefined => thrownCode(f, AioError.isInstance);
 
 const contexts: AioContext[] = [];
 function make(options?: Parameters<typeof AioContext.create>[0]): AioContext {
@@ -11,15 +14,6 @@ afterEach(() => {
   contexts.length = 0;
 });
 
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    expect(AioError.isInstance(e)).toBe(true);
-    return (e as AioError).code;
-  }
-  return undefined;
-}
 
 describe('aio / bh', () => {
   it('schedule: runs once on the next poll; poll reports progress only then', () => {

@@ -1,5 +1,5 @@
-import { checkTimeout } from './errors.js';
-import { type PrimitiveHandle, deadlineOf, handleOf, openHandle, remaining } from './handle.js';
+import { type PrimitiveHandle, handleOf, openHandle } from './handle.js';
+import { waitUntil, waitUntilAsync } from './wait-until.js';
 import { CACHE_LINE, defineLayout, int32 } from './layout.js';
 import type { Int32Cell } from './cell.js';
 import { assertCanBlock } from './thread.js';
@@ -91,33 +91,11 @@ export class Event {
    */
   wait(timeoutMs?: number): boolean {
     assertCanBlock('Event.wait()', 'Event.waitAsync()');
-    const deadline = deadlineOf(checkTimeout('timeoutMs', timeoutMs));
-    for (;;) {
-      if (this.take()) return true;
-      const left = remaining(deadline);
-      if (left === 0) return false;
-      this.waiters.add(1);
-      try {
-        this.state.wait(0, left);
-      } finally {
-        this.waiters.sub(1);
-      }
-    }
+    return waitUntil(() => this.take(), this.state, 0, this.waiters, timeoutMs);
   }
 
   /** `wait` as a Promise; never blocks. @thread any */
-  async waitAsync(timeoutMs?: number): Promise<boolean> {
-    const deadline = deadlineOf(checkTimeout('timeoutMs', timeoutMs));
-    for (;;) {
-      if (this.take()) return true;
-      const left = remaining(deadline);
-      if (left === 0) return false;
-      this.waiters.add(1);
-      try {
-        await this.state.waitAsync(0, left);
-      } finally {
-        this.waiters.sub(1);
-      }
-    }
+  waitAsync(timeoutMs?: number): Promise<boolean> {
+    return waitUntilAsync(() => this.take(), this.state, 0, this.waiters, timeoutMs);
   }
 }

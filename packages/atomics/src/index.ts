@@ -19,6 +19,7 @@ export {
   bigInt64Array,
   bytes,
   defineLayout,
+  layoutFamily,
   int32,
   int32Array,
   struct,

@@ -309,3 +309,20 @@ export class Layout<F extends Fields> {
 export function defineLayout<F extends Fields>(name: string, fields: F): Layout<F> {
   return new Layout(name, fields);
 }
+
+/**
+ * A family of layouts that differ by one size (a capacity, an iteration
+ * count): `family(n)` defines the layout for `n` once and returns the same
+ * Layout afterwards.
+ */
+export function layoutFamily<F extends Fields>(name: string, fieldsOf: (n: number) => F): (n: number) => Layout<F> {
+  const cache = new Map<number, Layout<F>>();
+  return (n) => {
+    let l = cache.get(n);
+    if (l === undefined) {
+      l = defineLayout(`${name}[${n}]`, fieldsOf(n));
+      cache.set(n, l);
+    }
+    return l;
+  };
+}

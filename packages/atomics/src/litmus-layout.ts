@@ -1,4 +1,4 @@
-import { CACHE_LINE, type Layout, defineLayout, int32, int32Array, type Fields } from './layout.js';
+import { CACHE_LINE, type Fields, type Layout, int32, int32Array, layoutFamily } from './layout.js';
 
 function runFields(n: number) {
   return {
@@ -26,17 +26,8 @@ function runFields(n: number) {
 /** Fields of a litmus run of n iterations. */
 export type LitmusRunFields = ReturnType<typeof runFields>;
 
-const cache = new Map<number, Layout<LitmusRunFields>>();
-
 /** @internal The shared memory of a run of `n` iterations. */
-export function litmusLayout(n: number): Layout<LitmusRunFields> {
-  let l = cache.get(n);
-  if (l === undefined) {
-    l = defineLayout(`atomics.litmus[${n}]`, runFields(n));
-    cache.set(n, l);
-  }
-  return l;
-}
+export const litmusLayout = layoutFamily('atomics.litmus', runFields);
 
 /** @internal A plain Int32Array over an int32Array field of a run. */
 export function plainView(buffer: SharedArrayBuffer, base: number, layout: Layout<LitmusRunFields>, field: 'x' | 'y' | 'r0' | 'r1', length: number): Int32Array {

@@ -1,6 +1,7 @@
 import type { Int32Cell } from './cell.js';
-import { AtomicsError, checkInt, checkTimeout } from './errors.js';
-import { type PrimitiveHandle, deadlineOf, handleOf, openHandle, remaining } from './handle.js';
+import { AtomicsError, checkInt } from './errors.js';
+import { type PrimitiveHandle, handleOf, openHandle } from './handle.js';
+import { waitUntil, waitUntilAsync } from './wait-until.js';
 import { CACHE_LINE, defineLayout, int32 } from './layout.js';
 import { assertCanBlock } from './thread.js';
 
@@ -67,34 +68,12 @@ export class Semaphore {
    */
   acquire(timeoutMs?: number): boolean {
     assertCanBlock('Semaphore.acquire()', 'Semaphore.acquireAsync()');
-    const deadline = deadlineOf(checkTimeout('timeoutMs', timeoutMs));
-    for (;;) {
-      if (this.tryAcquire()) return true;
-      const left = remaining(deadline);
-      if (left === 0) return false;
-      this.waiters.add(1);
-      try {
-        this.count.wait(0, left);
-      } finally {
-        this.waiters.sub(1);
-      }
-    }
+    return waitUntil(() => this.tryAcquire(), this.count, 0, this.waiters, timeoutMs);
   }
 
   /** `acquire` as a Promise; never blocks. @thread any */
-  async acquireAsync(timeoutMs?: number): Promise<boolean> {
-    const deadline = deadlineOf(checkTimeout('timeoutMs', timeoutMs));
-    for (;;) {
-      if (this.tryAcquire()) return true;
-      const left = remaining(deadline);
-      if (left === 0) return false;
-      this.waiters.add(1);
-      try {
-        await this.count.waitAsync(0, left);
-      } finally {
-        this.waiters.sub(1);
-      }
-    }
+  acquireAsync(timeoutMs?: number): Promise<boolean> {
+    return waitUntilAsync(() => this.tryAcquire(), this.count, 0, this.waiters, timeoutMs);
   }
 
   /** Returns `n` permits (`qemu_sem_post`) and wakes up to `n` waiters. */

@@ -1,7 +1,7 @@
 import type { Int32Cell, Int32CellArray } from './cell.js';
 import { checkInt } from './errors.js';
 import { type PrimitiveHandle, handleOf, openHandle } from './handle.js';
-import { CACHE_LINE, type Layout, defineLayout, int32, int32Array } from './layout.js';
+import { CACHE_LINE, type Layout, int32, int32Array, layoutFamily } from './layout.js';
 import { canBlock } from './thread.js';
 
 function fields(words: number) {
@@ -24,12 +24,7 @@ function fields(words: number) {
 }
 
 type SeqlockFields = ReturnType<typeof fields>;
-const layouts = new Map<number, Layout<SeqlockFields>>();
-function layoutFor(words: number): Layout<SeqlockFields> {
-  let l = layouts.get(words);
-  if (l === undefined) layouts.set(words, (l = defineLayout(`atomics.seqlock[${words}]`, fields(words))));
-  return l;
-}
+const layoutFor = layoutFamily('atomics.seqlock', fields);
 
 /** Writes (and may read back) payload words inside `Seqlock.write`. */
 export interface SeqlockWriter {

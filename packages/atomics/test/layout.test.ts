@@ -1,8 +1,8 @@
+import { thrownCode } from '@vmloop/test-kit';
 import { describe, expect, it } from 'vitest';
 import {
-  type AtomicsError,
+  AtomicsError,
   CACHE_LINE,
-  VmloopError,
   bigInt64,
   bigInt64Array,
   bytes,
@@ -67,15 +67,7 @@ describe('atomics / layout', () => {
 
   it('rejects out-of-range indices, misaligned and out-of-bounds placements with typed errors', () => {
     const m = L.create();
-    const codeOf = (f: () => unknown): string | undefined => {
-      try {
-        f();
-      } catch (e) {
-        expect(VmloopError.isInstance(e)).toBe(true);
-        return (e as AtomicsError).code;
-      }
-      return undefined;
-    };
+    const codeOf = (f: () => unknown): string | undefined => thrownCode(f, AtomicsError.isInstance);
     expect(codeOf(() => m.ring.load(5))).toBe('ERR_LAYOUT_BOUNDS');
     expect(codeOf(() => m.ring.load(-1))).toBe('ERR_LAYOUT_BOUNDS');
     expect(codeOf(() => m.ring.load(1.5))).toBe('ERR_LAYOUT_BOUNDS');

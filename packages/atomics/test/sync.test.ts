@@ -1,19 +1,12 @@
-import { runWorkers, withWatchdog } from '@vmloop/test-kit';
+import { runWorkers, withWatchdog, thrownCode } from '@vmloop/test-kit';
 import { describe, expect, it } from 'vitest';
 import { AtomicsError, Condition, Event, Mutex, Semaphore, Seqlock } from '@vmloop/atomics';
 import { Shared } from './workers/sync-shared.js';
 
+const codeOf = (f: () => unknown): string | undefined => thrownCode(f, AtomicsError.isInstance);
+
 const worker = new URL('../build/test/workers/sync-worker.js', import.meta.url);
 
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    expect(AtomicsError.isInstance(e)).toBe(true);
-    return (e as AtomicsError).code;
-  }
-  return undefined;
-}
 
 describe('atomics / sync primitives (one thread)', () => {
   it('Event: auto-reset is consumed by one take; manual-reset stays set', async () => {

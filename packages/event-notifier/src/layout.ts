@@ -43,7 +43,7 @@
  * many threads may wait on it: `waiters.add(1)` then futex-wait on `value`,
  * against the setter's RMW on `value` then `waiters.load()`.
  */
-import { CACHE_LINE, defineLayout, int32, int32Array, struct, type Instance, type Layout } from '@vmloop/atomics';
+import { CACHE_LINE, defineLayout, type Instance, int32, int32Array, layoutFamily, struct } from '@vmloop/atomics';
 
 /** Slot flag: the owning set watches this notifier (NotifierSet.add). */
 export const FLAG_WATCHED = 1;
@@ -111,14 +111,5 @@ function arenaFields(capacity: number) {
   };
 }
 
-const layouts = new Map<number, Layout<ArenaFields>>();
-
 /** The (memoised) layout of an arena with `capacity` slots. */
-export function arenaLayout(capacity: number): Layout<ArenaFields> {
-  let l = layouts.get(capacity);
-  if (l === undefined) {
-    l = defineLayout(`event-notifier.arena[${capacity}]`, arenaFields(capacity));
-    layouts.set(capacity, l);
-  }
-  return l;
-}
+export const arenaLayout = layoutFamily('event-notifier.arena', arenaFields);

@@ -1,17 +1,9 @@
+import { thrownCode } from '@vmloop/test-kit';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EventNotifier, NotifierError, NotifierSet } from '@vmloop/event-notifier';
-import { VmloopError } from '@vmloop/atomics';
 
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    expect(NotifierError.isInstance(e)).toBe(true);
-    expect(VmloopError.isInstance(e)).toBe(true);
-    return (e as NotifierError).code;
-  }
-  return undefined;
-}
+const codeOf = (f: () => unknown): string | undefined => thrownCode(f, NotifierError.isInstance);
+
 
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 1));
 

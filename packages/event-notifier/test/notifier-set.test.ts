@@ -1,14 +1,9 @@
+import { thrownCode } from '@vmloop/test-kit';
 import { describe, expect, it } from 'vitest';
-import { EventNotifier, type NotifierError, NotifierSet } from '@vmloop/event-notifier';
+import { EventNotifier, NotifierError, NotifierSet } from '@vmloop/event-notifier';
 
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    return (e as NotifierError).code;
-  }
-  return undefined;
-}
+const codeOf = (f: () => unknown): string | undefined => thrownCode(f, NotifierError.isInstance);
+
 
 describe('event-notifier / set', () => {
   it('poll reports only watched, set notifiers', () => {

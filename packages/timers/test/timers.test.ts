@@ -1,15 +1,9 @@
+import { thrownCode } from '@vmloop/test-kit';
 import { describe, expect, it } from 'vitest';
 import { Clocks, SCALE_MS, SCALE_NS, SCALE_US, TimerError, TimerList, TimerListGroup } from '@vmloop/timers';
 
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    expect(TimerError.isInstance(e)).toBe(true);
-    return (e as TimerError).code;
-  }
-  return undefined;
-}
+const codeOf = (f: () => unknown): string | undefined => thrownCode(f, TimerError.isInstance);
+
 
 const manual = (virtualEnabled = true): Clocks => Clocks.create({ source: 'manual', virtualEnabled });
 
