@@ -268,9 +268,16 @@ export class AioContext implements BottomHalfOwner {
    * other threads scheduled, then this thread's own (its local queue).
    */
   private bhPoll(): boolean {
+    const remote = this.shared.bhHead.load() !== LIST_END;
+    // One BH of this thread's own and nothing else: there is no rest of a
+    // slice a nested poll could need, so run it without building one.
+    if (!remote && this.localCount === 1 && this.sliceHead === undefined) {
+      this.localCount = 0;
+      return this.runOne(this.localQueue[0]!);
+    }
     // The remote list: a load first, so an empty list costs no RMW; a push
     // that lands after it comes with a notify and is taken next time.
-    if (this.shared.bhHead.load() !== LIST_END) this.takeRemoteList();
+    if (remote) this.takeRemoteList();
     // BHs this thread scheduled, in order, after the remote ones.
     if (this.localCount > 0) this.takeLocalQueue();
     if (this.sliceHead === undefined) return false;
@@ -317,7 +324,6 @@ export class AioContext implements BottomHalfOwner {
   /** Dequeues (D3) and runs the BHs of every pending slice, oldest first. */
   private runSlices(): boolean {
     let progress = false;
-    const flags = this.shared.bhFlags;
     for (let s = this.sliceHead; s !== undefined; s = this.sliceHead) {
       if (s.pos === s.end) {
         this.sliceHead = s.next;
@@ -326,24 +332,27 @@ export class AioContext implements BottomHalfOwner {
         this.spareSlices.push(s);
         continue;
       }
-      const slot = s.slots[s.pos++]!;
-      // (D3) Clear PENDING after the slice walk; pairs with the fetch-or (F1)
-      // of a concurrent schedule, which pushes again only once PENDING is clear.
-      const old = flags.and(slot, ~(BH_PENDING | BH_SCHEDULED | BH_IDLE));
-      const bh = this.bhs[slot]!;
-      try {
-        if ((old & (BH_SCHEDULED | BH_DELETED)) === BH_SCHEDULED) {
-          // Idle BHs don't count as progress.
-          if ((old & BH_IDLE) === 0) progress = true;
-          this.counters.bhsRun++;
-          this.tracer?.('bh-run', nowNs(), bh.name);
-          bh.callback();
-        }
-      } finally {
-        if ((old & (BH_DELETED | BH_ONESHOT)) !== 0) this.freeSlot(slot);
-      }
+      if (this.runOne(s.slots[s.pos++]!)) progress = true;
     }
     return progress;
+  }
+
+  /** (D3) dequeues one BH and runs it if scheduled and not deleted; whether that was progress. */
+  private runOne(slot: number): boolean {
+    // Clear PENDING after the slice walk; pairs with the fetch-or (F1) of a
+    // concurrent schedule, which pushes again only once PENDING is clear.
+    const old = this.shared.bhFlags.and(slot, ~(BH_PENDING | BH_SCHEDULED | BH_IDLE));
+    const bh = this.bhs[slot]!;
+    try {
+      if ((old & (BH_SCHEDULED | BH_DELETED)) !== BH_SCHEDULED) return false;
+      this.counters.bhsRun++;
+      this.tracer?.('bh-run', nowNs(), bh.name);
+      bh.callback();
+      // Idle BHs don't count as progress.
+      return (old & BH_IDLE) === 0;
+    } finally {
+      if ((old & (BH_DELETED | BH_ONESHOT)) !== 0) this.freeSlot(slot);
+    }
   }
 
   /** The BH part of aio_compute_timeout: 0 if a BH will run, 10 ms for idle BHs, else -1. */
