@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { workerExecArgv } from '@vmloop/atomics';
 import type { BottomHalfHandle } from './bottom-half.js';
 import { AioError } from './errors.js';
 import { IOTHREAD_POLL_MAX_NS, type PollParams } from './poll-params.js';
@@ -104,6 +105,7 @@ export class IOThread {
     const poll = { maxNs: IOTHREAD_POLL_MAX_NS, grow: 0, shrink: 0, ...options.poll };
     const worker = new Worker(entry, {
       name,
+      execArgv: workerExecArgv(),
       workerData: {
         name,
         poll,

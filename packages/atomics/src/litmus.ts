@@ -2,6 +2,7 @@ import { arch } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { AtomicsError, checkInt, checkTimeout } from './errors.js';
 import { litmusLayout, plainView } from './litmus-layout.js';
+import { workerExecArgv } from './thread.js';
 import { FORBIDDEN, type LitmusMode, type LitmusShape, outcomeOf } from './litmus-shapes.js';
 
 export type { LitmusMode, LitmusShape } from './litmus-shapes.js';
@@ -55,7 +56,8 @@ export async function runLitmus(options: LitmusOptions): Promise<LitmusResult> {
   const run = layout.create();
   const t0 = performance.now();
   const workers = ([0, 1] as const).map(
-    (thread) => new Worker(entry, { workerData: { buffer: run.buffer, byteOffset: run.byteOffset, n, shape, mode, thread } }),
+    (thread) =>
+      new Worker(entry, { execArgv: workerExecArgv(), workerData: { buffer: run.buffer, byteOffset: run.byteOffset, n, shape, mode, thread } }),
   );
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {

@@ -64,3 +64,31 @@ export function assertCanBlock(what: string, asyncAlternative: string): void {
     );
   }
 }
+
+const EVAL_FLAGS = new Set(['-e', '--eval', '-p', '--print']);
+
+/**
+ * `process.execArgv` for a new Worker, without the flags that would make it
+ * run the parent's evaluated script instead of its own entry file
+ * (`-e`/`--eval`/`-p`/`--print` with their code, `--input-type`). Workers
+ * inherit the parent's execArgv by default; under `node -e` that inherits
+ * the parent's code too. Memory limits, conditions and the like are kept.
+ * @thread any
+ */
+export function workerExecArgv(): string[] {
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (EVAL_FLAGS.has(a)) {
+      i++; // its code
+      continue;
+    }
+    if (a.startsWith('--eval=') || a.startsWith('--print=') || a.startsWith('--input-type')) {
+      if (a === '--input-type') i++;
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}

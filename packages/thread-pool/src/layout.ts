@@ -1,0 +1,133 @@
+/**
+ * Shared memory of a thread pool (QEMU util/thread-pool.c, ThreadPoolElement
+ * and its queue, over SharedArrayBuffer).
+ *
+ *   home thread (submit)                   worker
+ *   --------------------                   ------
+ *   payload[s] = encoded argument (plain)
+ *   argTag/argLen/job[s]                   h = submitHead; slot = ring[h]
+ *   state[s] = QUEUED                (S1)  CAS submitHead h → h+1       (W1)
+ *   ring[tail] = s; submitTail = tail+1    CAS state QUEUED → ACTIVE    (W2)
+ *   workSeq.add(1); sleepers? notify (S2)  run the job
+ *                                          payload[s] = result (plain)
+ *                                          resTag/resLen[s]
+ *                                          state[s] = DONE              (W3)
+ *                                          t = doneTail.add(1); doneRing[t] = s+1
+ *   completion BH: drain doneRing,  (C1) ◄─ completion BH schedule       (W4)
+ *   read state, then resTag/payload
+ *
+ * (S1) before the ring publishes the slot: a worker that takes it sees the
+ * argument. (W3) "write ret before state" pairs with (C1) "read state
+ * before ret" (QEMU's comments on `elem->state`); every store is seq-cst,
+ * so plain payload bytes written before it are visible after it is read.
+ * Workers sleep with the counter-doorbell shape: read `workSeq`, check the
+ * ring, count themselves in `sleepers`, futex-wait on the value read; the
+ * submitter bumps `workSeq` after publishing the tail and notifies only
+ * when `sleepers` is non-zero.
+ *
+ * A cancelled slot (state CANCELLED) stays reserved until a worker passes
+ * its ring entry, then travels back on the done ring to be freed: freeing it
+ * earlier could put the slot in the ring twice and overflow it.
+ */
+import { CACHE_LINE, type Instance, bytes, int32, int32Array, layoutFamily } from '@vmloop/atomics';
+
+/** Slot states (QEMU ThreadState, plus FREE and CANCELLED). */
+export const FREE = 0;
+export const QUEUED = 1;
+export const ACTIVE = 2;
+export const DONE = 3;
+export const CANCELLED = 4;
+
+/** Job-name table: entries of JOB_NAME_BYTES UTF-8 bytes. */
+export const MAX_JOBS = 256;
+export const JOB_NAME_BYTES = 64;
+/** Most workers a pool may have at once (worker ids are 0 … MAX_WORKERS-1). */
+export const MAX_WORKERS = 256;
+
+export interface PoolShape {
+  readonly slots: number;
+  readonly payload: number;
+}
+
+function poolFields(key: number) {
+  const slots = key >>> 16;
+  const payload = (key & 0xffff) * 8;
+  return {
+    // Next ring index workers take. Written by workers (compareExchange h →
+    // h+1, W1); read by workers and the sleeping check.
+    submitHead: int32({ align: CACHE_LINE }),
+    // Ring index the home thread writes next. Written by the home thread
+    // (store after the ring entry); read by workers (load) to see work.
+    submitTail: int32({ align: CACHE_LINE }),
+    // Counter doorbell of idle workers. Written by the submitter (add 1 after
+    // the tail, S2) and by notifyAll paths; read by workers before their
+    // ring check and as the futex word.
+    workSeq: int32({ align: CACHE_LINE }),
+    // Workers inside the futex wait. Written by workers (add/sub around it);
+    // read by the submitter (load after workSeq.add) to skip notify.
+    sleepers: int32(),
+    // Workers not running a job (spinning or sleeping). Written by workers
+    // (add/sub); read by the home thread to decide whether to spawn.
+    idle: int32(),
+    // Completion ring tail. Written by workers (add 1 to reserve an entry);
+    // read by the home thread's completion BH.
+    doneTail: int32({ align: CACHE_LINE }),
+    // Live workers and the floor they may retire to. `live` is written by
+    // workers (compareExchange down when retiring) and the home thread (add
+    // on spawn, sub when one dies); `minWorkers` by the home thread only.
+    live: int32({ align: CACHE_LINE }),
+    minWorkers: int32(),
+    // Registered job names (count, then UTF-8 names). Written by the home
+    // thread (bytes, then store count) before any slot uses the new index;
+    // read by workers that meet an index they do not know.
+    jobCount: int32({ align: CACHE_LINE }),
+    jobNames: bytes(MAX_JOBS * JOB_NAME_BYTES),
+    // Per worker: requests posted to its port (the message path). Written by
+    // the home thread (add 1 after posting, then a workSeq bump); read by the
+    // worker, which drains its port with receiveMessageOnPort when it moved.
+    mail: int32Array(MAX_WORKERS, { align: CACHE_LINE }),
+    // Per worker: 1 after it retired on its own (idle timeout or close).
+    // Written by the worker (store, before it exits); read by the home thread
+    // in the worker's 'exit' handler: anything else is a death.
+    retired: int32Array(MAX_WORKERS),
+    // 1 while back-pressure is on (requests held by maxQueue, or drain()
+    // waiters): a worker that takes a request then schedules the completion
+    // BH, so the home thread learns at once that the queue has room.
+    // Written by the home thread (store); read by workers (load after W2).
+    signalTake: int32(),
+    // 1 once close() began: idle workers retire regardless of `minWorkers`.
+    // Written by the home thread (store, then workSeq bump + notify all);
+    // read by workers before sleeping.
+    closing: int32(),
+    // Slot ids in submission order (producer: home; consumers: workers).
+    ring: int32Array(slots, { align: CACHE_LINE }),
+    // Completed slot ids + 1 (0 = entry not written yet). Written by workers
+    // (store after reserving with doneTail.add); read and cleared by the
+    // home thread.
+    doneRing: int32Array(slots, { align: CACHE_LINE }),
+    // Per slot: FREE/QUEUED/ACTIVE/DONE/CANCELLED (S1, W2, W3, C1).
+    state: int32Array(slots, { align: CACHE_LINE }),
+    // Per slot: job index, worker id running it, argument tag and length,
+    // result tag and length. Written before the state transition that
+    // publishes them, read after observing it.
+    job: int32Array(slots, { align: CACHE_LINE }),
+    worker: int32Array(slots),
+    argTag: int32Array(slots),
+    argLen: int32Array(slots),
+    resTag: int32Array(slots),
+    resLen: int32Array(slots),
+    // Per slot `payload` bytes of argument, then result (plain access,
+    // published by the state word).
+    payload: bytes(slots * payload, { align: CACHE_LINE }),
+  };
+}
+
+const family = layoutFamily('thread-pool', poolFields);
+
+/** The layout of a pool with `slots` slots of `payload` bytes (a multiple of 8). */
+export function poolLayout(shape: PoolShape) {
+  return family((shape.slots << 16) | (shape.payload / 8));
+}
+
+/** A pool's shared memory. */
+export type PoolMemory = Instance<ReturnType<typeof poolFields>>;

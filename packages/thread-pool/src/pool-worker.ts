@@ -1,0 +1,201 @@
+/**
+ * A thread-pool worker (QEMU worker_thread): take the next queued request
+ * from the shared ring, run its job, store the result, mark it done, and
+ * schedule the pool's completion BH. Spins briefly, then sleeps on the
+ * counter doorbell; retires after `idleTimeoutMs` idle while the pool has
+ * more than `min` workers. Started by ThreadPool; not exported.
+ */
+import { type MessagePort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { RemoteBottomHalf } from '@vmloop/aio';
+import { type PayloadView, TAG_ERROR, TAG_ERROR_MESSAGE, TAG_MESSAGE, Transfer, decode, encode } from './codec.js';
+import { PoolError, serializeError } from './errors.js';
+import { ACTIVE, CANCELLED, DONE, JOB_NAME_BYTES, QUEUED, poolLayout } from './layout.js';
+import type { PoolWorkerData, RequestMessage } from './messages.js';
+
+type Job = (arg: unknown) => unknown;
+
+const data = workerData as PoolWorkerData & { port: MessagePort };
+const mem = poolLayout({ slots: data.slots, payload: data.payload }).open(data.memory);
+const C = data.slots;
+const P = data.payload;
+const pv: PayloadView = {
+  bytes: mem.payload,
+  view: new DataView(mem.payload.buffer, mem.payload.byteOffset, mem.payload.byteLength),
+};
+const completion = RemoteBottomHalf.open(data.completion);
+const port = data.port;
+const decoder = new TextDecoder();
+
+const jobs = new Map<string, Job>();
+let moduleError: unknown;
+const byIndex: (Job | undefined)[] = [];
+const nameOf = (index: number): string => {
+  const raw = mem.jobNames.subarray(index * JOB_NAME_BYTES, (index + 1) * JOB_NAME_BYTES);
+  const end = raw.indexOf(0);
+  return decoder.decode(raw.subarray(0, end < 0 ? raw.length : end));
+};
+function jobFor(index: number): Job {
+  const cached = byIndex[index];
+  if (cached !== undefined) return cached;
+  if (moduleError !== undefined) throw moduleError;
+  const name = nameOf(index);
+  const fn = jobs.get(name);
+  if (fn === undefined) throw new PoolError('ERR_UNKNOWN_JOB', `no job "${name}" in ${data.modules.join(', ')}`);
+  byIndex[index] = fn;
+  return fn;
+}
+
+/** Requests posted to this worker's port, by slot. */
+const mailbox = new Map<number, unknown>();
+let mailSeen = 0;
+function drainMail(): void {
+  for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+    const msg = m.message as RequestMessage;
+    mailbox.set(msg.slot, msg.value);
+  }
+}
+
+/** A mailed request reserved for this worker (state QUEUED, worker = our id), or -1. */
+function takeMailed(): number {
+  const mail = mem.mail.load(data.id);
+  if (mail === mailSeen && mailbox.size === 0) return -1;
+  mailSeen = mail;
+  drainMail();
+  for (const slot of mailbox.keys()) {
+    if (mem.state.compareExchange(slot, QUEUED, ACTIVE) === QUEUED) return slot;
+    mailbox.delete(slot); // cancelled meanwhile; the home thread completed it
+    if (mem.state.load(slot) === CANCELLED) complete(slot);
+  }
+  return -1;
+}
+
+/** Takes the next request from the shared ring, or -1 if it is empty. */
+function takeShared(): number {
+  for (;;) {
+    const h = mem.submitHead.load();
+    if (h === mem.submitTail.load()) return -1;
+    const slot = mem.ring.load(h % C);
+    if (mem.submitHead.compareExchange(h, h + 1) !== h) continue; // (W1) another worker took it
+    // (W2) Cancelled while queued: hand the slot back to be freed.
+    if (mem.state.compareExchange(slot, QUEUED, ACTIVE) === QUEUED) return slot;
+    complete(slot);
+  }
+}
+
+/** Puts `slot` on the completion ring and schedules the completion BH (W4). */
+function complete(slot: number): void {
+  const t = mem.doneTail.add(1);
+  mem.doneRing.store(t % C, slot + 1);
+  completion.schedule();
+}
+
+function finish(slot: number, value: unknown, failed: boolean): void {
+  const base = slot * P;
+  let tag: number;
+  let len: number;
+  if (failed) {
+    [tag, len] = encode(serializeError(value), pv, base, P);
+    tag = tag === TAG_MESSAGE ? TAG_ERROR_MESSAGE : TAG_ERROR;
+    if (tag === TAG_ERROR_MESSAGE) port.postMessage({ slot, value: serializeError(value) });
+  } else if (value instanceof Transfer) {
+    port.postMessage({ slot, value: value.value }, [...value.transferList]);
+    [tag, len] = [TAG_MESSAGE, 0];
+  } else {
+    [tag, len] = encode(value, pv, base, P);
+    if (tag === TAG_MESSAGE) port.postMessage({ slot, value });
+  }
+  mem.resTag.store(slot, tag);
+  mem.resLen.store(slot, len);
+  // (W3) Write the result before the state; pairs with (C1) in the completion BH.
+  mem.state.store(slot, DONE);
+  complete(slot);
+}
+
+async function run(slot: number): Promise<void> {
+  mem.worker.store(slot, data.id);
+  let arg: unknown;
+  let result: unknown;
+  try {
+    const tag = mem.argTag.load(slot);
+    if (tag === TAG_MESSAGE) {
+      if (!mailbox.has(slot)) drainMail();
+      arg = mailbox.get(slot);
+      mailbox.delete(slot);
+    } else {
+      arg = decode(tag, mem.argLen.load(slot), pv, slot * P);
+    }
+    result = jobFor(mem.job.load(slot))(arg);
+    if (result instanceof Promise) result = await result;
+  } catch (e) {
+    finish(slot, e, true);
+    return;
+  }
+  finish(slot, result, false);
+}
+
+/** Waits for work; returns false when this worker should retire. */
+function waitForWork(): boolean {
+  const seq = mem.workSeq.load();
+  // Spin first: a futex wake costs 10–50 µs here, a busy round trip well under 1.
+  for (let i = 0; i < data.spins; i++) {
+    if (mem.submitHead.load() !== mem.submitTail.load() || mem.mail.load(data.id) !== mailSeen) return true;
+  }
+  if (mem.submitHead.load() !== mem.submitTail.load() || mem.mail.load(data.id) !== mailSeen) return true;
+  // Every condition is checked after reading `seq`, closing included: a
+  // close() that bumped workSeq before that read would not wake us again.
+  let closing = mem.closing.load() !== 0;
+  if (!closing) {
+    // Counted before the futex check on `seq`; pairs with the submitter's
+    // workSeq.add then sleepers.load (S2).
+    mem.sleepers.add(1);
+    const r = mem.workSeq.wait(seq, data.idleTimeoutMs);
+    mem.sleepers.sub(1);
+    closing = mem.closing.load() !== 0;
+    if (r !== 'timed-out' && !closing) return true;
+  }
+  // Idle for idleTimeoutMs (or the pool is closing): retire if the pool
+  // keeps more than `min` workers.
+  const floor = closing ? 0 : mem.minWorkers.load();
+  for (let live = mem.live.load(); live > floor; live = mem.live.load()) {
+    if (mem.live.compareExchange(live, live - 1) === live) {
+      mem.retired.store(data.id, 1);
+      return false;
+    }
+  }
+  return true;
+}
+
+async function main(): Promise<void> {
+  for (const url of data.modules) {
+    try {
+      const mod = (await import(url)) as Record<string, unknown>;
+      for (const [name, fn] of Object.entries(mod)) if (typeof fn === 'function') jobs.set(name, fn as Job);
+    } catch (e) {
+      const hint = url.endsWith('.ts') ? ' (Node 20 cannot load TypeScript: build the job module to .js)' : '';
+      moduleError = new PoolError('ERR_JOB_MODULE', `cannot load job module ${url}${hint}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  mem.idle.add(1);
+  for (;;) {
+    let slot = takeMailed();
+    if (slot < 0) slot = takeShared();
+    if (slot < 0) {
+      if (!waitForWork()) break;
+      continue;
+    }
+    mem.idle.sub(1);
+    // Back-pressure is on: tell the home thread the queue just got shorter.
+    if (mem.signalTake.load() !== 0) completion.schedule();
+    await run(slot);
+    mem.idle.add(1);
+  }
+  mem.idle.sub(1);
+  port.close();
+}
+
+main().catch((e: unknown) => {
+  // Outside any job: let the worker die; the pool replaces it.
+  setImmediate(() => {
+    throw e;
+  });
+});

@@ -1,0 +1,603 @@
+import { availableParallelism } from 'node:os';
+import { MessageChannel, type MessagePort, type TransferListItem, Worker, receiveMessageOnPort } from 'node:worker_threads';
+import { pathToFileURL } from 'node:url';
+import type { AioContext, BottomHalf } from '@vmloop/aio';
+import { workerExecArgv } from '@vmloop/atomics';
+import { type PayloadView, TAG_ERROR, TAG_ERROR_MESSAGE, TAG_MESSAGE, Transfer, decode, encode } from './codec.js';
+import { PoolError, type SerializedError, reviveError } from './errors.js';
+import { ACTIVE, CANCELLED, DONE, FREE, JOB_NAME_BYTES, MAX_JOBS, MAX_WORKERS, type PoolMemory, QUEUED, poolLayout } from './layout.js';
+import type { PoolWorkerData, ResultMessage } from './messages.js';
+import { type PoolCallback, PoolRequest, type RequestState } from './request.js';
+import type { PoolStats } from './stats.js';
+
+/** Options of a {@link ThreadPool}. */
+export interface ThreadPoolOptions {
+  /** Module(s) whose exported functions are the jobs, by name (URL or absolute path of built JavaScript). */
+  readonly jobs: string | URL | readonly (string | URL)[];
+  /** Workers kept even when idle (default 0; QEMU min-threads). */
+  readonly min?: number;
+  /** Most workers at once (default os.availableParallelism(), at most 256; QEMU max-threads, default 64). */
+  readonly max?: number;
+  /** Idle workers above `min` exit after this long (default 10 000 ms, QEMU's). */
+  readonly idleTimeoutMs?: number;
+  /** Requests that may wait for a worker before back-pressure applies (default Infinity). */
+  readonly maxQueue?: number;
+  /** At `maxQueue`: `'error'` rejects new requests with ERR_QUEUE_FULL; `'wait'` (default) holds them until there is room. */
+  readonly queueFull?: 'error' | 'wait';
+  /** Requests in shared memory at once (default 1024); more wait in a queue on this thread. */
+  readonly slots?: number;
+  /** Bytes per request for arguments and results on the fast path (default 256, multiple of 8). */
+  readonly payloadBytes?: number;
+  /** Loads a worker spins on the ring before sleeping (default 2000). */
+  readonly spins?: number;
+}
+
+/** Options of one submission. */
+export interface SubmitOptions {
+  /** Objects to move to the worker instead of copying (ArrayBuffers, MessagePorts, …). */
+  readonly transfer?: readonly TransferListItem[];
+}
+
+interface WorkerRecord {
+  readonly id: number;
+  readonly worker: Worker;
+  readonly port: MessagePort;
+  /** Results that arrived on the port before their slot was drained. */
+  readonly early: Map<number, unknown>;
+}
+
+function checkLimit(what: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw new PoolError('ERR_INVALID_ARGUMENT', `${what} must be an integer in [${min}, ${max}], got ${String(v)}`);
+  }
+  return v;
+}
+
+const entry = new URL('./pool-worker.js', import.meta.url);
+
+/**
+ * QEMU's thread pool (util/thread-pool.c) for Node.js: worker threads run
+ * named jobs exported by modules; requests and small results travel through
+ * a shared-memory ring, and completions come back to the pool's AioContext
+ * as one bottom half. On the Node main thread, bind it to a context that is
+ * attached to Node's loop.
+ *
+ * ```ts
+ * const ctx = AioContext.create();
+ * ctx.attachToNodeLoop();
+ * const pool = new ThreadPool(ctx, { jobs: new URL('./jobs.js', import.meta.url), max: 2 });
+ * console.log(await pool.submit('add', 41));
+ * await pool.close();
+ * ```
+ * @thread home: the context's home thread
+ */
+export class ThreadPool {
+  private readonly mem: PoolMemory;
+  private readonly pv: PayloadView;
+  private readonly C: number;
+  private readonly P: number;
+  private readonly modules: string[];
+  private readonly idleTimeoutMs: number;
+  private readonly spins: number;
+  private readonly queueFull: 'error' | 'wait';
+  private maxQueue: number;
+  private min: number;
+  private max: number;
+  private readonly completionBh: BottomHalf;
+  private readonly bySlot: (PoolRequest<unknown> | undefined)[];
+  private readonly freeSlots: number[] = [];
+  /** Requests waiting for a slot (home-thread FIFO). */
+  private overflow: PoolRequest<unknown>[] = [];
+  /** Requests held back by `queueFull: 'wait'`. */
+  private held: PoolRequest<unknown>[] = [];
+  /** Requests cancelled before they got a slot or while queued: complete from the BH. */
+  private cancelledQueue: PoolRequest<unknown>[] = [];
+  private readonly workers = new Map<number, WorkerRecord>();
+  private readonly freeIds: number[] = [];
+  private nextId = 0;
+  private rrWorker = 0;
+  private readonly jobIndex = new Map<string, number>();
+  private submitTail = 0;
+  private doneHead = 0;
+  private outstanding = 0;
+  private keepAlive: ReturnType<typeof setInterval> | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private drainWaiters: (() => void)[] = [];
+  /** Workers in a row that died before finishing any request (reset by any completion). */
+  private startupDeaths = 0;
+  private static readonly MAX_STARTUP_DEATHS = 5;
+  private readonly counters = { submitted: 0, done: 0, failed: 0, cancelled: 0, spawned: 0, exited: 0, died: 0, fastPath: 0, fallback: 0 };
+
+  constructor(ctx: AioContext, options: ThreadPoolOptions) {
+    if (typeof options !== 'object' || options === null || options.jobs === undefined) {
+      throw new PoolError('ERR_INVALID_ARGUMENT', 'a ThreadPool needs { jobs: module URL(s) }');
+    }
+    const list = Array.isArray(options.jobs) ? options.jobs : [options.jobs];
+    this.modules = (list as (string | URL)[]).map((m) => (m instanceof URL ? m.href : m.startsWith('file:') ? m : pathToFileURL(m).href));
+    this.min = 0;
+    this.max = Math.min(MAX_WORKERS, availableParallelism());
+    this.setLimits(options.min ?? this.min, options.max ?? Math.max(this.max, options.min ?? 0));
+    this.idleTimeoutMs = checkLimit('idleTimeoutMs', options.idleTimeoutMs ?? 10_000, 1, 2 ** 31 - 1);
+    this.maxQueue = options.maxQueue === undefined || options.maxQueue === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : checkLimit('maxQueue', options.maxQueue, 0, 2 ** 31 - 1);
+    this.queueFull = options.queueFull ?? 'wait';
+    if (this.queueFull !== 'error' && this.queueFull !== 'wait') throw new PoolError('ERR_INVALID_ARGUMENT', `queueFull must be 'error' or 'wait'`);
+    this.C = checkLimit('slots', options.slots ?? 1024, 2, 32767);
+    const p = checkLimit('payloadBytes', options.payloadBytes ?? 256, 8, 65528);
+    if (p % 8 !== 0) throw new PoolError('ERR_INVALID_ARGUMENT', 'payloadBytes must be a multiple of 8');
+    this.P = p;
+    this.spins = checkLimit('spins', options.spins ?? 2000, 0, 1e9);
+    this.mem = poolLayout({ slots: this.C, payload: this.P }).create();
+    this.mem.minWorkers.store(this.min);
+    this.pv = { bytes: this.mem.payload, view: new DataView(this.mem.payload.buffer, this.mem.payload.byteOffset, this.mem.payload.byteLength) };
+    this.bySlot = new Array(this.C);
+    for (let s = this.C - 1; s >= 0; s--) this.freeSlots.push(s);
+    this.completionBh = ctx.bh(() => this.completionBhCallback(), { name: 'thread-pool-completion' });
+    for (let i = 0; i < this.min; i++) this.spawn();
+  }
+
+  // ------------------------------------------------------------ submit
+
+  /**
+   * Runs `job(arg)` on a worker; resolves with its result or rejects with
+   * its error (name, message, stack and `code` preserved)
+   * (`thread_pool_submit_co`).
+   */
+  submit<T = unknown>(job: string, arg?: unknown, options?: SubmitOptions): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.submitCallback<T>(job, arg, (err, result) => (err ? reject(err) : resolve(result as T)), options);
+    });
+  }
+
+  /**
+   * Runs `job(arg)` on a worker and calls `cb` from the pool's completion
+   * BH on the home thread (`thread_pool_submit_aio`). Returns the request,
+   * which can be cancelled while queued.
+   */
+  submitCallback<T = unknown>(job: string, arg: unknown, cb: PoolCallback<T>, options?: SubmitOptions): PoolRequest<T> {
+    if (this.closed) throw new PoolError('ERR_POOL_CLOSED', 'submit on a closed pool');
+    if (typeof job !== 'string' || job.length === 0) throw new PoolError('ERR_INVALID_ARGUMENT', 'the job must be a non-empty name');
+    if (typeof cb !== 'function') throw new PoolError('ERR_INVALID_ARGUMENT', 'submitCallback needs a callback');
+    let value = arg;
+    let transferList = options?.transfer;
+    if (arg instanceof Transfer) {
+      value = arg.value;
+      transferList = [...(transferList ?? []), ...arg.transferList];
+    }
+    const req = new PoolRequest<T>(this as never, job, this.indexOf(job), value, transferList, cb);
+    this.counters.submitted++;
+    if (this.queued() >= this.maxQueue) {
+      if (this.queueFull === 'error') throw new PoolError('ERR_QUEUE_FULL', `${this.queued()} requests are queued (maxQueue ${this.maxQueue})`);
+      this.held.push(req as PoolRequest<unknown>);
+      this.mem.signalTake.store(1);
+      this.ref(+1);
+      return req;
+    }
+    this.ref(+1);
+    this.dispatch(req as PoolRequest<unknown>);
+    return req;
+  }
+
+  private indexOf(job: string): number {
+    let i = this.jobIndex.get(job);
+    if (i !== undefined) return i;
+    i = this.jobIndex.size;
+    if (i >= MAX_JOBS) throw new PoolError('ERR_INVALID_ARGUMENT', `more than ${MAX_JOBS} distinct job names`);
+    const bytes = new TextEncoder().encode(job);
+    if (bytes.length >= JOB_NAME_BYTES) throw new PoolError('ERR_INVALID_ARGUMENT', `job name longer than ${JOB_NAME_BYTES - 1} bytes`);
+    this.mem.jobNames.set(bytes, i * JOB_NAME_BYTES);
+    // The name bytes before the count; workers read the count... and then
+    // use the index only after a slot's state published it (S1).
+    this.mem.jobCount.store(i + 1);
+    this.jobIndex.set(job, i);
+    return i;
+  }
+
+  /** Requests that have not started: waiting for a slot or in the ring. */
+  private queued(): number {
+    return this.overflow.length + (this.submitTail - this.mem.submitHead.load());
+  }
+
+  /** Puts a request in shared memory (or the overflow queue if every slot is taken). */
+  private dispatch(req: PoolRequest<unknown>): void {
+    const slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      this.overflow.push(req);
+      this.maybeSpawn();
+      return;
+    }
+    const mem = this.mem;
+    req.slot = slot;
+    this.bySlot[slot] = req;
+    const [tag, len] = encode(req.arg, this.pv, slot * this.P, this.P, req.transferList !== undefined && req.transferList.length > 0);
+    mem.argTag.store(slot, tag);
+    mem.argLen.store(slot, len);
+    mem.job.store(slot, req.jobIndex);
+    mem.resTag.store(slot, 0);
+    if (tag === TAG_MESSAGE) {
+      this.counters.fallback++;
+      this.mail(req);
+      return;
+    }
+    this.counters.fastPath++;
+    // (S1) The argument and the tags before the state; the ring entry after.
+    mem.state.store(slot, QUEUED);
+    mem.ring.store(this.submitTail % this.C, slot);
+    this.submitTail++;
+    mem.submitTail.store(this.submitTail);
+    this.wake(false);
+    this.maybeSpawn();
+  }
+
+  /** The message path: post the argument to one worker's port, reserve the slot for it. */
+  private mail(req: PoolRequest<unknown>): void {
+    if (this.workers.size === 0) this.spawn();
+    const ids = [...this.workers.keys()];
+    const id = ids[this.rrWorker++ % ids.length]!;
+    const rec = this.workers.get(id)!;
+    req.mailedTo = id;
+    this.mem.state.store(req.slot, QUEUED);
+    rec.port.postMessage({ slot: req.slot, value: req.arg }, req.transferList === undefined ? [] : [...req.transferList]);
+    this.mem.mail.add(id, 1);
+    this.wake(true);
+  }
+
+  /** (S2) Bump the doorbell; notify one sleeper (or all, for mail) only if any sleeps. */
+  private wake(all: boolean): void {
+    this.mem.workSeq.add(1);
+    if (this.mem.sleepers.load() !== 0) this.mem.workSeq.notify(all ? undefined : 1);
+  }
+
+  /** QEMU: spawn a thread when none is idle and fewer than max exist. */
+  private maybeSpawn(): void {
+    if (this.mem.idle.load() === 0 && this.workers.size < this.max) this.spawn();
+  }
+
+  private spawn(): void {
+    const id = this.freeIds.pop() ?? this.nextId++;
+    const { port1, port2 } = new MessageChannel();
+    const data: PoolWorkerData & { port: MessagePort } = {
+      memory: { buffer: this.mem.buffer, byteOffset: this.mem.byteOffset },
+      slots: this.C,
+      payload: this.P,
+      id,
+      modules: this.modules,
+      completion: this.completionBh.handle,
+      spins: this.spins,
+      idleTimeoutMs: this.idleTimeoutMs,
+      port: port2,
+    };
+    this.mem.retired.store(id, 0);
+    this.mem.live.add(1);
+    const worker = new Worker(entry, { execArgv: workerExecArgv(), workerData: data, transferList: [port2] });
+    // Idle workers never keep the process alive, nor their ports; outstanding
+    // requests do (ref()).
+    worker.unref();
+    port1.unref();
+    const rec: WorkerRecord = { id, worker, port: port1, early: new Map() };
+    this.workers.set(id, rec);
+    this.counters.spawned++;
+    worker.once('exit', () => this.onExit(rec));
+    worker.on('error', () => {
+      /* reported through 'exit': the worker died */
+    });
+  }
+
+  // ------------------------------------------------------------ completion
+
+  /**
+   * QEMU thread_pool_completion_bh: drain the completion ring; before each
+   * callback, reschedule this BH, so a callback that runs a nested poll
+   * still sees the other completions; cancel it after.
+   */
+  private completionBhCallback(): void {
+    for (;;) {
+      const cancelled = this.cancelledQueue.shift();
+      if (cancelled !== undefined) {
+        this.finish(cancelled, new PoolError('ECANCELED', `request for job "${cancelled.job}" was cancelled`), undefined);
+        continue;
+      }
+      const h = this.doneHead;
+      if (h === this.mem.doneTail.load()) break;
+      const v = this.mem.doneRing.load(h % this.C);
+      if (v === 0) break; // the worker reserved it but has not written it yet; it schedules us after
+      this.mem.doneRing.store(h % this.C, 0);
+      this.doneHead = h + 1;
+      const slot = v - 1;
+      // (C1) Read state before ret; pairs with (W3) in the worker.
+      const state = this.mem.state.load(slot);
+      const req = this.bySlot[slot];
+      if (state !== DONE || req === undefined || req.completed) {
+        // A cancelled slot handed back by a worker, or one whose request
+        // already completed (its worker died): free it now.
+        this.freeSlot(slot);
+        continue;
+      }
+      const tag = this.mem.resTag.load(slot);
+      let value: unknown;
+      let error: Error | undefined;
+      if (tag === TAG_MESSAGE || tag === TAG_ERROR_MESSAGE) {
+        const m = this.receive(this.mem.worker.load(slot), slot);
+        if (tag === TAG_ERROR_MESSAGE) error = reviveError(m as SerializedError);
+        else value = m;
+      } else if (tag === TAG_ERROR) {
+        error = reviveError(decode(tag, this.mem.resLen.load(slot), this.pv, slot * this.P) as SerializedError);
+      } else {
+        value = decode(tag, this.mem.resLen.load(slot), this.pv, slot * this.P);
+      }
+      this.freeSlot(slot);
+      this.completionBh.schedule();
+      try {
+        this.finish(req, error, value);
+      } finally {
+        this.completionBh.cancel();
+      }
+    }
+    this.pump();
+  }
+
+  /** A result that travelled on worker `id`'s port (posted before the slot became DONE). */
+  private receive(id: number, slot: number): unknown {
+    const rec = this.workers.get(id) ?? this.dead.get(id);
+    if (rec === undefined) return undefined;
+    if (rec.early.has(slot)) {
+      const v = rec.early.get(slot);
+      rec.early.delete(slot);
+      return v;
+    }
+    for (let m = receiveMessageOnPort(rec.port); m !== undefined; m = receiveMessageOnPort(rec.port)) {
+      const msg = m.message as ResultMessage;
+      if (msg.slot === slot) return msg.value;
+      rec.early.set(msg.slot, msg.value);
+    }
+    throw new Error(`thread-pool: the result of slot ${slot} never arrived on worker ${id}'s port`);
+  }
+
+  private finish(req: PoolRequest<unknown>, error: Error | undefined, value: unknown): void {
+    if (req.completed) return;
+    req.completed = true;
+    if (error === undefined || !(PoolError.isInstance(error) && error.code === 'ERR_WORKER_DIED')) this.startupDeaths = 0;
+    this.ref(-1);
+    if (error === undefined) this.counters.done++;
+    else if (PoolError.isInstance(error) && error.code === 'ECANCELED') this.counters.cancelled++;
+    else this.counters.failed++;
+    if (error === undefined) req.callback(null, value);
+    else req.callback(error);
+  }
+
+  private freeSlot(slot: number): void {
+    this.bySlot[slot] = undefined;
+    this.mem.state.store(slot, FREE);
+    this.freeSlots.push(slot);
+  }
+
+  /** Moves waiting requests into free slots, and held ones into the queue. */
+  private pump(): void {
+    while (this.freeSlots.length > 0 && this.overflow.length > 0) this.dispatch(this.overflow.shift()!);
+    while (this.held.length > 0 && this.queued() < this.maxQueue) {
+      const req = this.held.shift()!;
+      if (!req.cancelled) this.dispatch(req);
+    }
+    if (this.queued() < this.maxQueue && this.held.length === 0 && this.drainWaiters.length > 0) {
+      for (const w of this.drainWaiters.splice(0)) w();
+    }
+    if (this.held.length === 0 && this.drainWaiters.length === 0 && this.mem.signalTake.load() !== 0) this.mem.signalTake.store(0);
+  }
+
+  // ------------------------------------------------------------ cancel
+
+  /** @internal PoolRequest.cancel. */
+  cancel(req: PoolRequest<unknown>): boolean {
+    if (req.completed || req.cancelled) return false;
+    let ok = false;
+    const held = this.held.indexOf(req);
+    const waiting = this.overflow.indexOf(req);
+    if (held >= 0) {
+      this.held.splice(held, 1);
+      ok = true;
+    } else if (waiting >= 0) {
+      this.overflow.splice(waiting, 1);
+      ok = true;
+    } else if (req.slot >= 0 && this.mem.state.compareExchange(req.slot, QUEUED, CANCELLED) === QUEUED) {
+      // The slot stays reserved until a worker passes it and hands it back.
+      ok = true;
+    }
+    if (!ok) return false;
+    req.cancelled = true;
+    this.cancelledQueue.push(req);
+    this.completionBh.schedule();
+    return true;
+  }
+
+  /** Fails every request that has not started (workers keep dying at startup). */
+  private failQueued(error: PoolError): void {
+    const victims = [...this.held, ...this.overflow];
+    this.held = [];
+    this.overflow = [];
+    for (let slot = 0; slot < this.C; slot++) {
+      const req = this.bySlot[slot];
+      if (req !== undefined && !req.completed && this.mem.state.compareExchange(slot, QUEUED, CANCELLED) === QUEUED) victims.push(req);
+    }
+    for (const req of victims) this.finish(req, error, undefined);
+  }
+
+  /** @internal PoolRequest.state. */
+  stateOf(req: PoolRequest<unknown>): RequestState {
+    if (req.completed) return 'done';
+    if (req.slot >= 0 && this.mem.state.load(req.slot) === ACTIVE) return 'active';
+    return 'queued';
+  }
+
+  // ------------------------------------------------------------ workers
+
+  private readonly dead = new Map<number, WorkerRecord>();
+
+  private onExit(rec: WorkerRecord): void {
+    this.workers.delete(rec.id);
+    this.counters.exited++;
+    const retired = this.mem.retired.load(rec.id) === 1;
+    if (!retired) {
+      // Died: it never took itself off `live`.
+      this.counters.died++;
+      this.mem.live.sub(1);
+      this.dead.set(rec.id, rec);
+      this.reclaim(rec.id);
+      this.dead.delete(rec.id);
+    }
+    rec.port.close();
+    this.freeIds.push(rec.id);
+    if (!retired && ++this.startupDeaths >= ThreadPool.MAX_STARTUP_DEATHS) {
+      // Workers die before finishing anything: respawning would loop forever.
+      this.failQueued(new PoolError('ERR_WORKER_DIED', `${this.startupDeaths} workers in a row died before finishing a request; giving up on the queued requests`));
+      this.startupDeaths = 0;
+    } else if (!this.closed) {
+      const pending = this.queued() > 0 || this.overflow.length > 0;
+      if (this.workers.size < this.min || (pending && this.workers.size === 0)) this.spawn();
+      else if (pending) this.maybeSpawn();
+    }
+    this.completionBh.schedule();
+    for (const w of this.exitWaiters.splice(0)) w();
+  }
+
+  /**
+   * After worker `id` died: its active request fails with ERR_WORKER_DIED;
+   * requests posted to it that it never started go to another worker (or
+   * fail, if their arguments were transferred away); a request it had taken
+   * off the ring but not started goes back on the ring. Nothing else is lost.
+   */
+  private reclaim(id: number): void {
+    const mem = this.mem;
+    const inRing = new Set<number>();
+    for (let i = mem.submitHead.load(); i !== this.submitTail; i++) inRing.add(mem.ring.load(i % this.C));
+    for (let slot = 0; slot < this.C; slot++) {
+      const req = this.bySlot[slot];
+      if (req === undefined || req.completed) continue;
+      const state = mem.state.load(slot);
+      if (state === ACTIVE && mem.worker.load(slot) === id) {
+        mem.state.store(slot, DONE);
+        this.finish(req, new PoolError('ERR_WORKER_DIED', `the worker running job "${req.job}" died`), undefined);
+        this.freeSlot(slot);
+      } else if (state === QUEUED && req.mailedTo === id) {
+        if (req.transferList !== undefined && req.transferList.length > 0) {
+          mem.state.store(slot, DONE);
+          this.finish(req, new PoolError('ERR_WORKER_DIED', `the worker holding job "${req.job}" died; its transferred arguments are gone`), undefined);
+          this.freeSlot(slot);
+        } else {
+          if (this.workers.size === 0) this.spawn();
+          this.mail(req);
+        }
+      } else if (state === QUEUED && req.mailedTo < 0 && !inRing.has(slot)) {
+        mem.ring.store(this.submitTail % this.C, slot);
+        this.submitTail++;
+        mem.submitTail.store(this.submitTail);
+        this.wake(false);
+      } else if (state === CANCELLED && req.mailedTo === id) {
+        this.freeSlot(slot);
+      }
+    }
+  }
+
+  /**
+   * Changes the limits at run time (`thread_pool_update_params`): extra
+   * workers retire when idle, missing ones are spawned. Invalid limits
+   * (min > max, max ≤ 0, min < 0, non-integers) throw ERR_INVALID_ARGUMENT.
+   */
+  setParams(params: { min?: number; max?: number }): void {
+    this.checkOpen();
+    this.setLimits(params.min ?? this.min, params.max ?? this.max);
+    this.mem.minWorkers.store(this.min);
+    while (this.workers.size < this.min) this.spawn();
+    this.wake(true);
+  }
+
+  private setLimits(min: number, max: number): void {
+    const lo = checkLimit('max', max, 1, MAX_WORKERS);
+    const mi = checkLimit('min', min, 0, MAX_WORKERS);
+    if (mi > lo) throw new PoolError('ERR_INVALID_ARGUMENT', `min (${mi}) must not exceed max (${lo})`);
+    this.min = mi;
+    this.max = lo;
+  }
+
+  // ------------------------------------------------------------ lifetime
+
+  /** Resolves once the queue has room again (after `maxQueue` applied back-pressure). */
+  drain(): Promise<void> {
+    if (this.queued() < this.maxQueue && this.held.length === 0) return Promise.resolve();
+    this.mem.signalTake.store(1);
+    return new Promise((r) => this.drainWaiters.push(r));
+  }
+
+  private readonly exitWaiters: (() => void)[] = [];
+
+  /**
+   * Closes the pool: later submissions throw ERR_POOL_CLOSED. With
+   * `{ cancel: true }` queued requests complete with ECANCELED; otherwise
+   * they run first. Running requests finish. Resolves when every worker has
+   * exited, and the completion BH is deleted: nothing is left behind.
+   */
+  close(options?: { cancel?: boolean }): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      if (options?.cancel === true) {
+        for (const req of [...this.held, ...this.overflow]) this.cancel(req);
+        for (let slot = 0; slot < this.C; slot++) {
+          const req = this.bySlot[slot];
+          if (req !== undefined && !req.completed) this.cancel(req);
+        }
+      }
+      await new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (this.outstanding === 0) resolve();
+          else this.afterCompletion.push(check);
+        };
+        check();
+      });
+      this.mem.closing.store(1);
+      this.wake(true);
+      // Joining the workers must keep the process alive (they are unref'd).
+      const hold = setInterval(() => {}, 0x3fffffff);
+      try {
+        while (this.workers.size > 0) await new Promise<void>((r) => this.exitWaiters.push(r));
+      } finally {
+        clearInterval(hold);
+      }
+      this.completionBh.delete();
+    })();
+    return this.closing;
+  }
+
+  private readonly afterCompletion: (() => void)[] = [];
+
+  /** Outstanding requests keep the process alive (workers themselves are unref'd). */
+  private ref(delta: number): void {
+    this.outstanding += delta;
+    if (this.outstanding > 0 && this.keepAlive === undefined) this.keepAlive = setInterval(() => {}, 0x3fffffff);
+    else if (this.outstanding === 0) {
+      if (this.keepAlive !== undefined) clearInterval(this.keepAlive);
+      this.keepAlive = undefined;
+      for (const f of this.afterCompletion.splice(0)) f();
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new PoolError('ERR_POOL_CLOSED', 'the pool is closed');
+  }
+
+  /** Workers alive now. */
+  get workerCount(): number {
+    return this.workers.size;
+  }
+
+  /** A snapshot of the counters. */
+  get stats(): PoolStats {
+    let active = 0;
+    for (let slot = 0; slot < this.C; slot++) if (this.mem.state.load(slot) === ACTIVE) active++;
+    return {
+      queued: this.queued() + this.held.length,
+      active,
+      ...this.counters,
+      workers: this.workers.size,
+      idleWorkers: this.mem.idle.load(),
+    };
+  }
+}

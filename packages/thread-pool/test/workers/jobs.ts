@@ -1,0 +1,46 @@
+/** Job module of the thread-pool tests: every export is a job. */
+import { transfer } from '@vmloop/thread-pool';
+
+export function add1(x: number): number {
+  return x + 1;
+}
+export function echo<T>(v: T): T {
+  return v;
+}
+export async function echoLater<T>(v: T): Promise<T> {
+  await new Promise((r) => setTimeout(r, 1));
+  return v;
+}
+/** Blocks the worker for `ms` (a job that is running while others queue). */
+export function sleep(ms: number): number {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  return ms;
+}
+export function fail(message: string): never {
+  throw Object.assign(new RangeError(message), { code: 'E_JOB' });
+}
+export function exitProcess(code: number): never {
+  process.exit(code);
+}
+export function crashLater(): string {
+  setTimeout(() => {
+    throw new Error('uncaught outside a job');
+  }, 1);
+  return 'scheduled';
+}
+export function big(n: number): string {
+  return 'x'.repeat(n);
+}
+/** Fills a transferred buffer and moves it back. */
+export function fillAndReturn(buf: ArrayBuffer): unknown {
+  new Uint8Array(buf).fill(7);
+  return transfer(buf, [buf]);
+}
+export function byteLengthOf(buf: ArrayBuffer): number {
+  return buf.byteLength;
+}
+/** Writes into a SharedArrayBuffer view it received (shared, not copied). */
+export function writeShared(view: Int32Array): number {
+  Atomics.store(view, 0, 42);
+  return view.length;
+}
