@@ -748,10 +748,36 @@ export class AioContext implements BottomHalfOwner {
           this.set.waitAsync(timeoutNs < 0 ? undefined : timeoutNs / 1e6, { ref, signal }).then(() => undefined),
         hasLiveWork: () => this.userHandlerCount > 0 || this.timers.armed() > 0,
         live: () => !this.destroyed,
+        spin: () => this.spinForWork(),
+        blocked: (ns) => {
+          if (this.pollParams.maxNs !== 0) this.pollWindowNs = adjustPollWindow(this.pollWindowNs, ns, this.pollParams);
+        },
       },
       options,
     );
     return this.attachment;
+  }
+
+  /**
+   * The Node-loop attachment's busy-poll: up to the current window, watch
+   * the notifier set's doorbell, `notified` and the handlers' onPoll for
+   * work to appear (bit 0 of notifyMe stays clear meanwhile, so notifiers
+   * skip the notifier set). True if work appeared.
+   */
+  private spinForWork(): boolean {
+    const window = this.pollWindowNs;
+    if (window === 0) return false;
+    const start = nowNs();
+    const seq = this.set.sequence;
+    const handlers = this.pollHandlers;
+    do {
+      if (this.set.sequence !== seq || this.shared.notified.load() !== 0) return true;
+      for (let i = 0; i < handlers.length; i++) {
+        const h = handlers[i]!;
+        if (!h.own && !h.deleted && h.handlers.onPoll!()) return true;
+      }
+    } while (nowNs() - start < window);
+    return false;
   }
 
   // ---------------------------------------------------------------- misc

@@ -19,6 +19,14 @@ export interface AttachedContext {
   /** Something can still run later: a live handler or an armed timer. */
   hasLiveWork(): boolean;
   live(): boolean;
+  /**
+   * Adaptive polling before sleeping: busy-poll up to the context's current
+   * window for work to appear; true if it did. Returns false at once when
+   * polling is off.
+   */
+  spin(): boolean;
+  /** Feeds the time spent spinning and sleeping to the adaptive window. */
+  blocked(ns: number): void;
 }
 
 const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -89,6 +97,7 @@ export class NodeLoopAttachment {
     // Start on a later turn: attach() returns before anything runs.
     await yieldToLoop();
     const ctx = this.ctx;
+    let turnStart = performance.now();
     while (this.active && ctx.live()) {
       try {
         ctx.pollOnce();
@@ -96,10 +105,25 @@ export class NodeLoopAttachment {
         this.report(e);
       }
       if (!this.active || !ctx.live()) break;
+      // Let promise continuations of what just ran go first: they often
+      // submit the next piece of work (a microtask, not a loop turn).
+      await Promise.resolve();
+      const blockStart = performance.now();
+      // Adaptive polling (QEMU try_poll_mode): spin before going to sleep,
+      // but give Node's loop (I/O, timers) a full turn at least every 1 ms.
+      if (ctx.spin()) {
+        ctx.blocked((performance.now() - blockStart) * 1e6);
+        if (performance.now() - turnStart > 1) {
+          await yieldToLoop();
+          turnStart = performance.now();
+        }
+        continue;
+      }
       const timeout = ctx.prepare();
       if (timeout === 0) {
         ctx.finish();
         await yieldToLoop();
+        turnStart = performance.now();
         continue;
       }
       try {
@@ -107,8 +131,12 @@ export class NodeLoopAttachment {
       } catch (e) {
         if (!this.abort.signal.aborted) this.report(e);
       } finally {
-        if (ctx.live()) ctx.finish();
+        if (ctx.live()) {
+          ctx.finish();
+          ctx.blocked((performance.now() - blockStart) * 1e6);
+        }
       }
+      turnStart = performance.now();
     }
     this.active = false;
   }

@@ -6,6 +6,7 @@ import {
   BH_FLAGS_MASK,
   BH_GEN_MASK,
   BH_GEN_SHIFT,
+  BH_IDLE,
   BH_PENDING,
   BH_SCHEDULED,
   type ContextMemory,
@@ -128,6 +129,13 @@ export class SharedContext {
     this.checkLive();
     const flags = this.bhFlags;
     let old = flags.load(slot);
+    // Already pending and scheduled (and not idle): the home thread has yet
+    // to dequeue it, and its dequeue comes after this load, so it will see
+    // whatever the caller published before; whoever scheduled it notified.
+    if (newFlags === BH_SCHEDULED && (old & (BH_PENDING | BH_SCHEDULED | BH_IDLE | BH_DELETED)) === (BH_PENDING | BH_SCHEDULED) && ((old >>> BH_GEN_SHIFT) & BH_GEN_MASK) === generation) {
+      this.counters.bhSchedules++;
+      return;
+    }
     for (;;) {
       // A deleted BH must never be pushed again: between its dequeue and the
       // free that bumps the generation it is off the list with PENDING clear,

@@ -141,17 +141,21 @@ function waitForWork(): boolean {
     if (mem.submitHead.load() !== mem.submitTail.load() || mem.mail.load(data.id) !== mailSeen) return true;
   }
   if (mem.submitHead.load() !== mem.submitTail.load() || mem.mail.load(data.id) !== mailSeen) return true;
-  // Every condition is checked after reading `seq`, closing included: a
-  // close() that bumped workSeq before that read would not wake us again.
+  // Count ourselves as sleeping first, then check every condition once more
+  // (closing included) — pairs with the submitter's tail store then
+  // `sleepers` load (S2): it either sees us and bumps `workSeq`, or we see
+  // its work here. The futex wait on the `seq` read before that catches a
+  // bump that lands in between.
+  mem.sleepers.add(1);
   let closing = mem.closing.load() !== 0;
-  if (!closing) {
-    // Counted before the futex check on `seq`; pairs with the submitter's
-    // workSeq.add then sleepers.load (S2).
-    mem.sleepers.add(1);
+  if (!closing && mem.submitHead.load() === mem.submitTail.load() && mem.mail.load(data.id) === mailSeen) {
     const r = mem.workSeq.wait(seq, data.idleTimeoutMs);
     mem.sleepers.sub(1);
     closing = mem.closing.load() !== 0;
     if (r !== 'timed-out' && !closing) return true;
+  } else {
+    mem.sleepers.sub(1);
+    if (!closing) return true;
   }
   // Idle for idleTimeoutMs (or the pool is closing): retire if the pool
   // keeps more than `min` workers.

@@ -1,0 +1,3 @@
+import workerpool from 'workerpool';
+
+workerpool.worker({ add1: (x: number) => x + 1 });
