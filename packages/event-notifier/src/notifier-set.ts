@@ -227,7 +227,7 @@ export class NotifierSet {
   async waitAsync(timeoutMs?: number, options?: NotifierWaitAsyncOptions): Promise<readonly EventNotifier[]> {
     this.checkOpen();
     const timeout = checkTimeout(timeoutMs);
-    const signal = options?.signal === undefined ? this.closer.signal : AbortSignal.any([this.closer.signal, options.signal]);
+    const signal = options?.signal === undefined ? this.closer.signal : this.combined(options.signal);
     const ref = options?.ref !== false;
     const deadline = timeout === Number.POSITIVE_INFINITY ? timeout : performance.now() + timeout;
     const c = this.counters;
@@ -258,6 +258,18 @@ export class NotifierSet {
     if (this.closed) return;
     this.closed = true;
     this.closer.abort(new NotifierError('ERR_SET_CLOSED', 'notifier set closed while waiting'));
+  }
+
+  private lastSignal: AbortSignal | undefined;
+  private lastCombined: AbortSignal | undefined;
+
+  /** The caller's signal or close(): one combined signal per caller signal, not per wait. */
+  private combined(signal: AbortSignal): AbortSignal {
+    if (signal !== this.lastSignal) {
+      this.lastSignal = signal;
+      this.lastCombined = AbortSignal.any([this.closer.signal, signal]);
+    }
+    return this.lastCombined!;
   }
 
   /** Collects ready watched slots: last round's still-set ones, add()'s, then the bitmap. */

@@ -5,16 +5,16 @@
  *   home thread (submit)                   worker
  *   --------------------                   ------
  *   payload[s] = encoded argument (plain)
- *   argTag/argLen/job[s]                   h = submitHead; slot = ring[h]
+ *   argMeta[s] (tag, job, length)          h = submitHead; slot = ring[h]
  *   state[s] = QUEUED                (S1)  CAS submitHead h → h+1       (W1)
  *   ring[tail] = s; submitTail = tail+1    CAS state QUEUED → ACTIVE    (W2)
  *   workSeq.add(1); sleepers? notify (S2)  run the job
  *                                          payload[s] = result (plain)
- *                                          resTag/resLen[s]
+ *                                          resMeta[s] (tag, length)
  *                                          state[s] = DONE              (W3)
  *                                          t = doneTail.add(1); doneRing[t] = s+1
  *   completion BH: drain doneRing,  (C1) ◄─ completion BH schedule       (W4)
- *   read state, then resTag/payload
+ *   read state, then resMeta/payload
  *
  * (S1) before the ring publishes the slot: a worker that takes it sees the
  * argument. (W3) "write ret before state" pairs with (C1) "read state
@@ -107,15 +107,15 @@ function poolFields(key: number) {
     doneRing: int32Array(slots, { align: CACHE_LINE }),
     // Per slot: FREE/QUEUED/ACTIVE/DONE/CANCELLED (S1, W2, W3, C1).
     state: int32Array(slots, { align: CACHE_LINE }),
-    // Per slot: job index, worker id running it, argument tag and length,
-    // result tag and length. Written before the state transition that
-    // publishes them, read after observing it.
-    job: int32Array(slots, { align: CACHE_LINE }),
+    // Per slot: the argument's meta word (tag | job index << 4 | length << 12,
+    // see packMeta), written by the home thread before the QUEUED store that
+    // publishes it (S1) and read by the worker after its CAS to ACTIVE; the
+    // result's meta word (tag | length << 12), written by the worker before
+    // its DONE store (W3) and read by the home thread after (C1); the id of
+    // the worker running the slot (worker store; read on worker death).
+    argMeta: int32Array(slots, { align: CACHE_LINE }),
+    resMeta: int32Array(slots),
     worker: int32Array(slots),
-    argTag: int32Array(slots),
-    argLen: int32Array(slots),
-    resTag: int32Array(slots),
-    resLen: int32Array(slots),
     // Per slot `payload` bytes of argument, then result (plain access,
     // published by the state word).
     payload: bytes(slots * payload, { align: CACHE_LINE }),
@@ -131,3 +131,11 @@ export function poolLayout(shape: PoolShape) {
 
 /** A pool's shared memory. */
 export type PoolMemory = Instance<ReturnType<typeof poolFields>>;
+
+/** One word for a value's tag (4 bits), job index (8 bits) and length (up to 2^19 bytes). */
+export function packMeta(tag: number, job: number, length: number): number {
+  return tag | (job << 4) | (length << 12);
+}
+export const metaTag = (m: number): number => m & 0xf;
+export const metaJob = (m: number): number => (m >>> 4) & 0xff;
+export const metaLength = (m: number): number => m >>> 12;

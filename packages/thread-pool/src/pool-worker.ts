@@ -9,7 +9,7 @@ import { type MessagePort, receiveMessageOnPort, workerData } from 'node:worker_
 import { RemoteBottomHalf } from '@vmloop/aio';
 import { type PayloadView, TAG_ERROR, TAG_ERROR_MESSAGE, TAG_MESSAGE, Transfer, decode, encode } from './codec.js';
 import { PoolError, serializeError } from './errors.js';
-import { ACTIVE, CANCELLED, DONE, JOB_NAME_BYTES, QUEUED, poolLayout } from './layout.js';
+import { ACTIVE, CANCELLED, DONE, JOB_NAME_BYTES, QUEUED, metaJob, metaLength, metaTag, packMeta, poolLayout } from './layout.js';
 import type { PoolWorkerData, RequestMessage } from './messages.js';
 
 type Job = (arg: unknown) => unknown;
@@ -104,8 +104,7 @@ function finish(slot: number, value: unknown, failed: boolean): void {
     [tag, len] = encode(value, pv, base, P);
     if (tag === TAG_MESSAGE) port.postMessage({ slot, value });
   }
-  mem.resTag.store(slot, tag);
-  mem.resLen.store(slot, len);
+  mem.resMeta.store(slot, packMeta(tag, 0, len));
   // (W3) Write the result before the state; pairs with (C1) in the completion BH.
   mem.state.store(slot, DONE);
   complete(slot);
@@ -116,15 +115,16 @@ async function run(slot: number): Promise<void> {
   let arg: unknown;
   let result: unknown;
   try {
-    const tag = mem.argTag.load(slot);
+    const meta = mem.argMeta.load(slot);
+    const tag = metaTag(meta);
     if (tag === TAG_MESSAGE) {
       if (!mailbox.has(slot)) drainMail();
       arg = mailbox.get(slot);
       mailbox.delete(slot);
     } else {
-      arg = decode(tag, mem.argLen.load(slot), pv, slot * P);
+      arg = decode(tag, metaLength(meta), pv, slot * P);
     }
-    result = jobFor(mem.job.load(slot))(arg);
+    result = jobFor(metaJob(meta))(arg);
     if (result instanceof Promise) result = await result;
   } catch (e) {
     finish(slot, e, true);

@@ -5,7 +5,7 @@ import type { AioContext, BottomHalf } from '@vmloop/aio';
 import { workerExecArgv } from '@vmloop/atomics';
 import { type PayloadView, TAG_ERROR, TAG_ERROR_MESSAGE, TAG_MESSAGE, Transfer, decode, encode } from './codec.js';
 import { PoolError, type SerializedError, reviveError } from './errors.js';
-import { ACTIVE, CANCELLED, DONE, JOB_NAME_BYTES, MAX_JOBS, MAX_WORKERS, type PoolMemory, QUEUED, poolLayout } from './layout.js';
+import { ACTIVE, CANCELLED, DONE, JOB_NAME_BYTES, MAX_JOBS, MAX_WORKERS, type PoolMemory, QUEUED, metaLength, metaTag, packMeta, poolLayout } from './layout.js';
 import type { PoolWorkerData, ResultMessage } from './messages.js';
 import { type PoolCallback, PoolRequest, type RequestState } from './request.js';
 import type { PoolStats } from './stats.js';
@@ -210,9 +210,7 @@ export class ThreadPool {
     req.slot = slot;
     this.bySlot[slot] = req;
     const [tag, len] = encode(req.arg, this.pv, slot * this.P, this.P, req.transferList !== undefined && req.transferList.length > 0);
-    mem.argTag.store(slot, tag);
-    mem.argLen.store(slot, len);
-    mem.job.store(slot, req.jobIndex);
+    mem.argMeta.store(slot, packMeta(tag, req.jobIndex, len));
     if (tag === TAG_MESSAGE) {
       this.counters.fallback++;
       this.mail(req);
@@ -248,9 +246,12 @@ export class ThreadPool {
    * counted and bump + notify, which ends its futex wait on the old value.
    */
   private wake(all: boolean): void {
-    if (this.mem.sleepers.load() === 0) return;
+    const sleepers = this.mem.sleepers.load();
+    if (sleepers === 0) return;
     this.mem.workSeq.add(1);
-    this.mem.workSeq.notify(all ? undefined : 1);
+    // Wake as many sleepers as there are waiting requests, at most all. No
+    // wake-up is ever deferred: the home thread may block right after.
+    this.mem.workSeq.notify(all ? undefined : Math.min(sleepers, Math.max(1, this.submitTail - this.mem.submitHead.load())));
   }
 
   /** QEMU: spawn a thread when none is idle and fewer than max exist. */
@@ -318,7 +319,8 @@ export class ThreadPool {
         this.freeSlot(slot);
         continue;
       }
-      const tag = this.mem.resTag.load(slot);
+      const meta = this.mem.resMeta.load(slot);
+      const tag = metaTag(meta);
       let value: unknown;
       let error: Error | undefined;
       if (tag === TAG_MESSAGE || tag === TAG_ERROR_MESSAGE) {
@@ -326,9 +328,9 @@ export class ThreadPool {
         if (tag === TAG_ERROR_MESSAGE) error = reviveError(m as SerializedError);
         else value = m;
       } else if (tag === TAG_ERROR) {
-        error = reviveError(decode(tag, this.mem.resLen.load(slot), this.pv, slot * this.P) as SerializedError);
+        error = reviveError(decode(tag, metaLength(meta), this.pv, slot * this.P) as SerializedError);
       } else {
-        value = decode(tag, this.mem.resLen.load(slot), this.pv, slot * this.P);
+        value = decode(tag, metaLength(meta), this.pv, slot * this.P);
       }
       this.freeSlot(slot);
       // Reschedule before the callback if more completions are pending, so
