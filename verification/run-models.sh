@@ -24,6 +24,9 @@ cases=(
   "aio-notify.pml|-DBUG2|bug"
   "aio-notify.pml|-DDISPATCHING|bug"
   "aio-notify.pml|-DNODELOOP -DBUG_PREPARE|bug"
+  "bh-flags.pml||ok"
+  "bh-flags.pml|-DBUG_CLEAR_BEFORE_WALK|bug"
+  "bh-flags.pml|-DBUG_PUSH_ALWAYS|bug"
 )
 
 command -v spin >/dev/null || { echo "spin is not installed (apt-get install -y spin)"; exit 1; }

@@ -12,22 +12,36 @@
  *     ping-pong and a litmus run whose worker entry ships inside
  *     @vmloop/atomics — from the *installed* packages, proving that worker
  *     entry files resolve in the published form.
- * Run after `npm run build`. Exits non-zero on the first failing check.
+ * Every @vmloop/* package in the consumer must resolve to a local tarball
+ * (checked in the consumer's package-lock), never to the registry.
+ * `npm run check:packages` builds first. Exits non-zero on the first failing
+ * check; the consumer run has a time limit so a lost wake-up cannot hang CI.
  */
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
+/** @param {string} name */
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 
-/** @param {string} file @param {string[]} args @param {string} cwd */
-function run(file, args, cwd) {
-  process.stderr.write(`$ ${[file.replace(root + '/', ''), ...args].join(' ')}  (in ${cwd.replace(root, '.')})\n`);
-  return execFileSync(file, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * @param {string} file @param {string[]} args @param {string} cwd
+ * @param {number} [timeoutMs] kill the command (and fail) after this long
+ */
+function run(file, args, cwd, timeoutMs = 300_000) {
+  process.stderr.write(`$ ${[file.replace(`${root}/`, ''), ...args].join(' ')}  (in ${cwd.replace(root, '.')})\n`);
+  try {
+    return execFileSync(file, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: timeoutMs });
+  } catch (e) {
+    const err = /** @type {NodeJS.ErrnoException & { stdout?: string }} */ (e);
+    if (err.stdout) process.stdout.write(err.stdout);
+    if (err.code === 'ETIMEDOUT') throw new Error(`package-check: \`${[file, ...args].join(' ')}\` took longer than ${timeoutMs / 1000} s and was killed`);
+    throw e;
+  }
 }
 
 const packages = readdirSync(join(root, 'packages'))
@@ -59,11 +73,23 @@ try {
     JSON.stringify({ name: 'vmloop-consumer', private: true, type: 'module', dependencies: deps, overrides: deps }, null, 2),
   );
   run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--prefer-offline'], consumer);
-  for (const name of Object.keys(tarballs)) {
-    const linked = readFileSync(join(consumer, 'node_modules', name, 'package.json'), 'utf8');
-    if (JSON.parse(linked).name !== name) throw new Error(`${name} was not installed from its tarball`);
+  // Every @vmloop/* package in the tree, wherever nested, came from one of
+  // our tarballs: a dependency on an unpublished or unpacked package would
+  // otherwise be fetched from the registry (or fail only after publishing).
+  const lock = JSON.parse(readFileSync(join(consumer, 'package-lock.json'), 'utf8'));
+  const installed = Object.entries(lock.packages ?? {}).filter(([path]) => /(^|\/)node_modules\/@vmloop\//.test(path));
+  for (const [path, entry] of installed) {
+    const name = path.slice(path.lastIndexOf('@vmloop/'));
+    const resolved = String(entry.resolved ?? '');
+    if (!(name in tarballs)) throw new Error(`consumer: ${path} is not one of the packed packages (a dependency on an unpublished package?)`);
+    if (!resolved.startsWith('file:') || !resolved.endsWith(basename(tarballs[name] ?? ''))) {
+      throw new Error(`consumer: ${path} resolved to "${resolved}", not to the local tarball`);
+    }
   }
-  process.stdout.write(run(process.execPath, ['main.mjs'], consumer));
+  for (const name of Object.keys(tarballs)) {
+    if (!installed.some(([path]) => path === `node_modules/${name}`)) throw new Error(`consumer: ${name} is not installed`);
+  }
+  process.stdout.write(run(process.execPath, ['main.mjs'], consumer, 120_000));
   console.log(`consume  ${Object.keys(tarballs).join(', ')}: ok`);
 } finally {
   rmSync(work, { recursive: true, force: true });
