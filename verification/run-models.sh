@@ -27,6 +27,9 @@ cases=(
   "bh-flags.pml||ok"
   "bh-flags.pml|-DBUG_CLEAR_BEFORE_WALK|bug"
   "bh-flags.pml|-DBUG_PUSH_ALWAYS|bug"
+  "pool-completion.pml||ok"
+  "pool-completion.pml|-DBUG_NO_RESCHEDULE|bug"
+  "pool-completion.pml|-DBUG_SCHEDULE_FIRST|bug"
 )
 
 command -v spin >/dev/null || { echo "spin is not installed (apt-get install -y spin)"; exit 1; }
