@@ -4,7 +4,7 @@
  * neither lose one nor starve Node's own loop.
  */
 import type { Worker } from 'node:worker_threads';
-import { runWorkers } from '@vmloop/test-kit';
+import { runWorkers, withWatchdog } from '@vmloop/test-kit';
 import { describe, expect, it } from 'vitest';
 import { AioContext, type BottomHalfHandle, RemoteBottomHalf } from '@vmloop/aio';
 import { Pong } from './workers/shared.js';
@@ -44,6 +44,15 @@ describe('aio / node loop with adaptive polling', () => {
       },
     });
     await done;
+    // The worker returns after its last run; that run's ball may still be on
+    // its way to the main thread's BH.
+    await withWatchdog(
+      (async () => {
+        while (runs < rounds) await new Promise((r) => setTimeout(r, 1));
+      })(),
+      20_000,
+      () => `lost the last wake-up: main ran ${runs} of ${rounds}`,
+    );
     clearInterval(ticker);
     expect(runs).toBe(rounds);
     // Node's own timers kept running while the attachment spun.
