@@ -12,6 +12,12 @@
  * made every notify it will ever make), the owner must not be asleep with
  * a set notifier it never consumed: the checker process asserts it.
  *
+ * LIVE: the liveness form (spin -a, cc -DNP, pan -l -f): setters set
+ * forever, the owner consumes forever; consuming is a progress step. A
+ * cycle in which sets keep coalescing (or keep ringing) while the owner
+ * never consumes again is a lost wake-up; weak fairness rules out merely
+ * never scheduling the owner.
+ *
  * Mutants (-D...):
  *   BUG_STEAL        the first design: a `sleeping` flag the setter takes
  *                    with exchange(0) — a delayed setter can take the flag
@@ -23,8 +29,19 @@
 
 byte value[NSETTERS];   /* EventNotifier slot `value` */
 bit  bitmap[NSETTERS];  /* ready bitmap bits (summary folded in) */
+#ifdef LIVE
+/* The doorbell only has to tell apart the bumps within one owner round —
+   each setter moves its notifier off 0 at most twice per round (once
+   before and once after the owner's scan consumes it) — so a counter
+   modulo 8 is exact for two setters and keeps the looping form small. */
+#define BUMP(x) x = (x + 1) % 8
+byte doorbell = 0;
+byte sleepSeq = 7;      /* no first bump returns 7 */
+#else
+#define BUMP(x) x++
 byte doorbell = 0;      /* header.doorbell (wraps: byte arithmetic) */
 byte sleepSeq = 255;    /* header.sleepSeq, initially -1 */
+#endif
 bit  sleeping = 0;      /* BUG_STEAL only */
 bit  waiting = 0;       /* the owner is blocked in the futex wait */
 byte consumed = 0;
@@ -36,31 +53,40 @@ inline futex_notify() {
 
 proctype setter(byte i) {
   byte old;
+#ifdef LIVE
+  do :: true ->
+#endif
   atomic { old = value[i]; value[i] = 1 };          /* value.exchange(1) */
   if
   :: old == 0 ->
        bitmap[i] = 1;                                /* bitmap.or; summary.or */
 #ifdef BUG_STEAL
-       doorbell++;
+       BUMP(doorbell);
        atomic { old = sleeping; sleeping = 0 };      /* sleeping.exchange(0) */
        if :: old == 1 -> futex_notify() :: else -> skip fi
 #elif defined(BUG_CHECK_EARLY)
        if :: sleepSeq == doorbell -> futex_notify() :: else -> skip fi;
-       doorbell++
+       BUMP(doorbell)
 #else
-       atomic { old = doorbell; doorbell++ };        /* (B) old = doorbell.add(1) */
+       atomic { old = doorbell; BUMP(doorbell) };    /* (B) old = doorbell.add(1) */
        if :: sleepSeq == old -> futex_notify()       /* (D) sleepSeq.load() === old */
           :: else -> skip fi
 #endif
   :: else -> skip                                    /* coalesced: one load */
   fi;
+#ifdef LIVE
+  od
+#else
   setsDone++
+#endif
 }
 
 active proctype owner() {
   byte S, i, found;
   do
+#ifndef LIVE
   :: consumed == NSETTERS -> break
+#endif
   :: else ->
 #ifndef BUG_LATE_SEQ
        S = doorbell;                                 /* (A) before the scan */
@@ -72,7 +98,15 @@ active proctype owner() {
             if
             :: bitmap[i] == 1 ->
                  bitmap[i] = 0;
+#ifdef LIVE
+                 if
+                 :: value[i] == 1 -> value[i] = 0; found = 1;
+progress_consume:    skip
+                 :: else -> skip
+                 fi
+#else
                  atomic { if :: value[i] == 1 -> value[i] = 0; consumed++; found = 1 :: else -> skip fi }
+#endif
             :: else -> skip
             fi;
             i++
@@ -100,11 +134,13 @@ end_sleep:  (waiting == 0);                          /* futex wait while doorbel
   od
 }
 
+#ifndef LIVE
 active proctype checker() {
   /* After every setter finished, the owner may only sleep with nothing set. */
 end_check:
   atomic { (setsDone == NSETTERS && waiting == 1) -> assert(value[0] == 0 && value[1] == 0) }
 }
+#endif
 
 init {
   atomic { run setter(0); run setter(1) }
