@@ -11,6 +11,7 @@ export {
   type WaitResult,
 } from './futex.js';
 export { BigInt64Cell, BigInt64CellArray, Int32Cell, Int32CellArray } from './cell.js';
+export { SharedWords } from './shared-words.js';
 export {
   CACHE_LINE,
   Layout,
