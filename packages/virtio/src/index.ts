@@ -1,0 +1,1 @@
+export { VirtioError, type VirtioErrorCode } from './errors.js';
