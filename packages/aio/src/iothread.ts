@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { type TransferListItem, Worker } from 'node:worker_threads';
 import { workerExecArgv } from '@vmloop/atomics';
 import type { BottomHalfHandle } from './bottom-half.js';
 import { AioError } from './errors.js';
@@ -21,8 +21,10 @@ export interface IOThreadOptions {
    * when the thread stops, before its context is destroyed.
    */
   readonly module?: string | URL;
-  /** Passed to the module's setup. Must be structured-cloneable. */
+  /** Passed to the module's setup. Must be structured-cloneable, except for what `transferList` moves. */
   readonly data?: unknown;
+  /** Objects inside `data` to move rather than clone: MessagePorts (a channel to the module), ArrayBuffers. */
+  readonly transferList?: readonly TransferListItem[];
   /** Bottom-half slots of its context. */
   readonly maxBottomHalves?: number;
   /** Notifier slots of its context. */
@@ -115,6 +117,7 @@ export class IOThread {
         maxNotifiers: options.maxNotifiers,
         clocks: options.clocks,
       },
+      ...(options.transferList === undefined ? {} : { transferList: [...options.transferList] }),
     });
     const ready = await new Promise<Extract<IOThreadMessage, { type: 'ready' }>>((resolve, reject) => {
       const onMessage = (m: IOThreadMessage): void => {

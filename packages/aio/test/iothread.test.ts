@@ -1,3 +1,4 @@
+import { MessageChannel } from 'node:worker_threads';
 import { withWatchdog } from '@vmloop/test-kit';
 import { describe, expect, it } from 'vitest';
 import { AioError, IOThread, RemoteBottomHalf, type BottomHalfHandle } from '@vmloop/aio';
@@ -17,6 +18,26 @@ async function until(cell: { load(): number; waitAsync(v: number, t?: number): P
 }
 
 describe('aio / iothread', () => {
+  it('moves MessagePorts in data with transferList; a BH drains the port on the iothread', async () => {
+    const st = DeviceState.create();
+    const { port1, port2 } = new MessageChannel();
+    const io = await IOThread.start({ module: device, data: { state: DeviceState.handle(st), port: port2 }, transferList: [port2] });
+    const mailbox = RemoteBottomHalf.open((io.exports as { mailbox: BottomHalfHandle }).mailbox);
+    const echoes: unknown[] = [];
+    const got = new Promise<void>((resolve) =>
+      port1.on('message', (m: unknown) => {
+        echoes.push(m);
+        if (echoes.length === 3) resolve();
+      }),
+    );
+    for (const x of ['a', { b: 2 }, [3]]) port1.postMessage(x);
+    mailbox.schedule();
+    await withWatchdog(got, 20_000, () => `the iothread echoed ${echoes.length} of 3 messages`);
+    expect(echoes).toEqual([{ echo: 'a' }, { echo: { b: 2 } }, { echo: [3] }]);
+    port1.close();
+    await io.stop();
+  });
+
   it('starts, loads a module, runs its handlers and BHs, answers query, stops and joins', async () => {
     const st = DeviceState.create();
     const io = await IOThread.start({ name: 'io0', module: device, data: { state: DeviceState.handle(st) } });

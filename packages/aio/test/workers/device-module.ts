@@ -1,4 +1,5 @@
 /** A user module for IOThread tests: a "device" with a doorbell notifier and an exported BH. */
+import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import type { AioContext, BottomHalf } from '@vmloop/aio';
 import { defineLayout, int32 } from '@vmloop/atomics';
 
@@ -10,9 +11,10 @@ export const DeviceState = defineLayout('test.aio.device', {
 });
 
 let bh: BottomHalf | undefined;
+let mailbox: BottomHalf | undefined;
 let leak = false;
 
-export default function setup(ctx: AioContext, data: { state: unknown; leak?: boolean; fail?: boolean }) {
+export default function setup(ctx: AioContext, data: { state: unknown; leak?: boolean; fail?: boolean; port?: MessagePort }) {
   if (data.fail) throw new Error('device setup failed');
   leak = data.leak === true;
   const st = DeviceState.open(data.state);
@@ -31,9 +33,20 @@ export default function setup(ctx: AioContext, data: { state: unknown; leak?: bo
     },
     { name: 'device-bh' },
   );
-  return { doorbell: doorbell.handle, bh: bh.handle };
+  const port = data.port;
+  if (port !== undefined) {
+    // The loop never returns to the worker's event loop: drain the port from a BH.
+    mailbox = ctx.bh(
+      () => {
+        for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) port.postMessage({ echo: m.message });
+      },
+      { name: 'mailbox' },
+    );
+  }
+  return { doorbell: doorbell.handle, bh: bh.handle, ...(mailbox === undefined ? {} : { mailbox: mailbox.handle }) };
 }
 
 export function teardown(): void {
   if (!leak) bh?.delete();
+  mailbox?.delete();
 }
