@@ -12,7 +12,7 @@ import { PoolError, serializeError } from './errors.js';
 import { ACTIVE, CANCELLED, DONE, JOB_NAME_BYTES, QUEUED, metaJob, metaLength, metaTag, packMeta, poolLayout } from './layout.js';
 import type { PoolWorkerData, RequestMessage } from './messages.js';
 
-type Job = (arg: unknown) => unknown;
+type Job = (arg: unknown, workerData: unknown) => unknown;
 
 const data = workerData as PoolWorkerData & { port: MessagePort };
 const mem = poolLayout({ slots: data.slots, payload: data.payload }).open(data.memory);
@@ -124,7 +124,7 @@ async function run(slot: number): Promise<void> {
     } else {
       arg = decode(tag, metaLength(meta), pv, slot * P);
     }
-    result = jobFor(metaJob(meta))(arg);
+    result = jobFor(metaJob(meta))(arg, data.user);
     if (result instanceof Promise) result = await result;
   } catch (e) {
     finish(slot, e, true);

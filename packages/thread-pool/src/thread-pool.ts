@@ -30,6 +30,13 @@ export interface ThreadPoolOptions {
   readonly payloadBytes?: number;
   /** Loads a worker spins on the ring before sleeping (default 20 000, ~20–40 µs: longer than a futex wake costs here). */
   readonly spins?: number;
+  /**
+   * Given to every job as its second argument, `job(arg, workerData)`:
+   * structured-cloned once per worker when it starts (SharedArrayBuffers in
+   * it are shared), so per-pool context — a file descriptor, guest memory —
+   * does not travel with each request (Piscina's `workerData`).
+   */
+  readonly workerData?: unknown;
 }
 
 /** Options of one submission. */
@@ -79,6 +86,7 @@ export class ThreadPool {
   private readonly modules: string[];
   private readonly idleTimeoutMs: number;
   private readonly spins: number;
+  private readonly workerData: unknown;
   private readonly queueFull: 'error' | 'wait';
   private maxQueue: number;
   private min: number;
@@ -127,6 +135,7 @@ export class ThreadPool {
     if (p % 8 !== 0) throw new PoolError('ERR_INVALID_ARGUMENT', 'payloadBytes must be a multiple of 8');
     this.P = p;
     this.spins = checkLimit('spins', options.spins ?? 20_000, 0, 1e9);
+    this.workerData = options.workerData;
     this.mem = poolLayout({ slots: this.C, payload: this.P }).create();
     this.mem.minWorkers.store(this.min);
     this.pv = { bytes: this.mem.payload, view: new DataView(this.mem.payload.buffer, this.mem.payload.byteOffset, this.mem.payload.byteLength) };
@@ -271,6 +280,7 @@ export class ThreadPool {
       completion: this.completionBh.handle,
       spins: this.spins,
       idleTimeoutMs: this.idleTimeoutMs,
+      user: this.workerData,
       port: port2,
     };
     this.mem.retired.store(id, 0);

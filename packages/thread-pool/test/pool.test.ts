@@ -113,6 +113,16 @@ describe('thread-pool / basics', () => {
     expect(Atomics.load(view, 0)).toBe(42);
   });
 
+  it('workerData reaches every job as its second argument, once per worker; its SharedArrayBuffers are shared', async () => {
+    const words = new SharedArrayBuffer(8);
+    const pool = makePool({ max: 2, workerData: { words, tag: 'disk0' } });
+    const got = await Promise.all(Array.from({ length: 200 }, () => pool.submit<string>('bumpShared', 1)));
+    expect(got.every((g) => g.startsWith('disk0:'))).toBe(true);
+    expect(new Set(got).size).toBe(200); // every bump saw a distinct old value: one shared word
+    expect(Atomics.load(new Int32Array(words), 1)).toBe(200);
+    expect(pool.stats.fallback).toBe(0); // the context did not travel with the requests
+  });
+
   it('unknown jobs and bad arguments are typed errors', async () => {
     const pool = makePool();
     expect(await codeOf(pool.submit('nope', 1))).toBe('ERR_UNKNOWN_JOB');

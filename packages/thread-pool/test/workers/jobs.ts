@@ -44,3 +44,8 @@ export function writeShared(view: Int32Array): number {
   Atomics.store(view, 0, 42);
   return view.length;
 }
+/** Reads and bumps word `i` of the pool's workerData buffer (a SharedArrayBuffer, shared with every worker). */
+export function bumpShared(i: number, wd: { words: SharedArrayBuffer; tag: string }): string {
+  const old = Atomics.add(new Int32Array(wd.words), i, 1);
+  return `${wd.tag}:${old}`;
+}
