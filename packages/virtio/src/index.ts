@@ -42,3 +42,28 @@ export {
   descTableSize,
   usedRingSize,
 } from './queue/layout.js';
+
+// pci/: the virtio-pci transport, vCPU exits, ioeventfd and irqfd.
+export { PciConfigSpace, type BarDefinition, type PciIdentity } from './pci/pci-config-space.js';
+export { PciBus, PCI_CONFIG_ADDRESS, PCI_CONFIG_DATA, type IoRegion, type PciBusStats, type PciFunction } from './pci/pci-bus.js';
+export { ExitServer, VcpuExitPort, type ExitHandler, type ExitServerHandle, type ExitServerOptions, type IoAccess } from './pci/exit-channel.js';
+export { VcpuAddressSpace, type AddressSpaceHandle, type AddressSpaceStats } from './pci/address-space.js';
+export {
+  IoEventFdMatcher,
+  IoEventFdTable,
+  type IoEventFdRegistration,
+  type IoEventFdTableHandle,
+  type IoEventFdTableOptions,
+} from './pci/ioeventfd.js';
+export { MSI_ADDRESS_BASE, NotifierInterruptRouter, type InterruptRouter, type InterruptRoutesHandle } from './pci/interrupt-router.js';
+export { TransportLink, type InterruptStats, type TransportLinkHandle } from './pci/transport-link.js';
+export type { DeviceStartConfig, QueueConfig, VirtioDeviceModel } from './pci/virtio-device.js';
+export { VirtioPciDevice, type TransportEvent, type VirtioPciOptions, type VirtioPciState } from './pci/virtio-pci.js';
+export * as pciRegs from './pci/registers.js';
+
+// devices/blk: virtio-blk over a raw image file.
+export { VirtioBlk, LocalBlkHost, type BlkQueueHost, type VirtioBlkOptions, type VirtioBlkStats } from './devices/blk/virtio-blk.js';
+export { BlkIothread, BLK_IOTHREAD_MODULE, type BlkIothreadOptions } from './devices/blk/blk-iothread-client.js';
+export type { BlkDataplaneStats, BlkDisk, BlkTracePoint } from './devices/blk/blk-dataplane.js';
+export type { TraceRecord } from './devices/blk/blk-iothread.js';
+export * as blkRegs from './devices/blk/registers.js';

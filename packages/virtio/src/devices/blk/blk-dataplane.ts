@@ -1,0 +1,390 @@
+/**
+ * The queues of one virtio-blk device that one AioContext serves (QEMU
+ * hw/block/dataplane/virtio-blk.c + virtio_blk_handle_vq): host notifier
+ * handlers with poll callbacks, request parsing, I/O on the context's
+ * thread pool straight into guest memory, used-ring completion, and
+ * interrupts batched to one decision per queue per poll.
+ *
+ * It runs on the context's home thread — an IOThread, or the owner's main
+ * loop when there are no I/O threads — and is callback-based throughout: an
+ * IOThread's loop never returns to its event loop, so promises would never
+ * settle there.
+ *
+ * The standard device loop, per queue (QEMU virtio_blk_handle_vq):
+ *
+ *   do {
+ *     if notifications are on: disable them            (skip while polling)
+ *     while budget and (chain = vq.pop()): submit it
+ *     if notifications were on: re-enable them
+ *   } while (the ring is not empty)                     (re-check: SB race)
+ *
+ * A queue that keeps the budget busy (a kick storm) yields to the rest of
+ * the loop and continues from a bottom half.
+ */
+import type { AioContext, BottomHalf } from '@vmloop/aio';
+import type { EventNotifier, EventNotifierHandle } from '@vmloop/event-notifier';
+import type { ThreadPool } from '@vmloop/thread-pool';
+import type { DescriptorChain } from '../../queue/descriptor-chain.js';
+import { queueFeatures } from '../../queue/features.js';
+import type { GuestMemory } from '../../queue/guest-memory.js';
+import { VirtQueue } from '../../queue/virt-queue.js';
+import { TransportLink } from '../../pci/transport-link.js';
+import type { DeviceStartConfig } from '../../pci/virtio-device.js';
+import { parseBlkRequest, type BlkRequest } from './blk-request.js';
+import type { IoRequestTable } from './io-request-table.js';
+import {
+  IO_FLUSH,
+  IO_READ,
+  IO_WRITE,
+  IO_WRITE_ZEROES,
+  SECTOR_SHIFT,
+  VIRTIO_BLK_ID_BYTES,
+  VIRTIO_BLK_S_IOERR,
+  VIRTIO_BLK_S_OK,
+  VIRTIO_BLK_T_DISCARD,
+  VIRTIO_BLK_T_FLUSH,
+  VIRTIO_BLK_T_GET_ID,
+  VIRTIO_BLK_T_IN,
+  VIRTIO_BLK_T_OUT,
+} from './layout.js';
+
+/** The disk as the dataplane sees it. */
+export interface BlkDisk {
+  /** An open file descriptor of the image (process-wide: usable on every thread). */
+  readonly fd: number;
+  readonly capacitySectors: number;
+  readonly readOnly: boolean;
+  /** GET_ID answer (at most 20 bytes). */
+  readonly serial: string;
+}
+
+/** Trace points of a dataplane (zero cost when no tracer is set). */
+export type BlkTracePoint = 'kick' | 'submit' | 'complete' | 'irq' | 'irq-suppressed';
+export type BlkTracer = (point: BlkTracePoint, queue: number, value: number) => void;
+
+/** Options of a {@link BlkDataplane}. */
+export interface BlkDataplaneOptions {
+  readonly ctx: AioContext;
+  readonly memory: GuestMemory;
+  /** A pool on `ctx` whose jobs module is the blk job module (blk-jobs.js) and whose workerData holds `table`. */
+  readonly pool: ThreadPool;
+  readonly table: IoRequestTable;
+  readonly disk: BlkDisk;
+  /** The device's queue indices this context serves. */
+  readonly queues: readonly number[];
+  readonly queueMaxSize: number;
+  /** Most segments per chain (seg_max + header + status). */
+  readonly maxSegments: number;
+  readonly tracer?: BlkTracer;
+}
+
+/** Counters of a dataplane. */
+export interface BlkDataplaneStats {
+  readonly requests: number;
+  readonly reads: number;
+  readonly writes: number;
+  readonly flushes: number;
+  readonly errors: number;
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+  readonly kicks: number;
+  readonly interrupts: number;
+  readonly interruptsSuppressed: number;
+  readonly inFlight: number;
+  /** Requests that waited for a free I/O table row. */
+  readonly waitedForRow: number;
+  /** Drains cut short by the per-handler budget (kick storms). */
+  readonly budgetYields: number;
+}
+
+interface Waiting {
+  readonly local: number;
+  readonly vq: VirtQueue;
+  readonly chain: DescriptorChain;
+  readonly req: BlkRequest;
+}
+
+const encoder = new TextEncoder();
+
+/** @thread home: the context's home thread */
+export class BlkDataplane {
+  private readonly ctx: AioContext;
+  private readonly notifiers: EventNotifier[];
+  private readonly vqs: (VirtQueue | undefined)[];
+  private readonly polling: boolean[];
+  private readonly dirty: boolean[];
+  private readonly continueBh: BottomHalf;
+  private readonly irqBh: BottomHalf;
+  private readonly yielded: boolean[];
+  private readonly waiting: Waiting[] = [];
+  private readonly drainWaiters: (() => void)[] = [];
+  private readonly idBytes: Uint8Array;
+  private link: TransportLink | undefined;
+  private running = false;
+  private inFlight = 0;
+  private generation = 0;
+  private readonly c = { requests: 0, reads: 0, writes: 0, flushes: 0, errors: 0, bytesRead: 0, bytesWritten: 0, kicks: 0, interrupts: 0, interruptsSuppressed: 0, waitedForRow: 0, budgetYields: 0 };
+
+  constructor(private readonly o: BlkDataplaneOptions) {
+    this.ctx = o.ctx;
+    const n = o.queues.length;
+    this.notifiers = o.queues.map(() => o.ctx.createNotifier());
+    this.vqs = new Array<VirtQueue | undefined>(n).fill(undefined);
+    this.polling = new Array<boolean>(n).fill(false);
+    this.dirty = new Array<boolean>(n).fill(false);
+    this.yielded = new Array<boolean>(n).fill(false);
+    this.continueBh = o.ctx.bh(() => this.continueYielded(), { name: 'virtio-blk-continue' });
+    this.irqBh = o.ctx.bh(() => this.flushInterrupts(), { name: 'virtio-blk-irq' });
+    this.idBytes = encoder.encode(o.disk.serial).subarray(0, VIRTIO_BLK_ID_BYTES);
+  }
+
+  /** The host notifiers, one per served queue, in `queues` order (for the ioeventfd table and sync doorbells). */
+  get notifierHandles(): EventNotifierHandle[] {
+    return this.notifiers.map((n) => n.handle);
+  }
+
+  get stats(): BlkDataplaneStats {
+    return { ...this.c, inFlight: this.inFlight };
+  }
+
+  /**
+   * DRIVER_OK (QEMU virtio_blk_data_plane_start): build the queues from the
+   * driver's configuration, attach the notifier handlers, and kick each
+   * queue once to pick up requests already in the ring.
+   */
+  start(config: DeviceStartConfig): void {
+    if (this.running) return;
+    const link = TransportLink.open(config.link);
+    this.link = link;
+    this.generation++;
+    const features = queueFeatures(config.features);
+    this.o.queues.forEach((q, local) => {
+      const qc = config.queues[q];
+      if (qc === undefined || !qc.enabled) return;
+      const vq = new VirtQueue(this.o.memory, {
+        maxSize: this.o.queueMaxSize,
+        maxSegments: this.o.maxSegments,
+        onBroken: (reason) => link.setBroken(`virtio-blk queue ${q}: ${reason}`),
+      });
+      vq.size = qc.size;
+      vq.descTable = qc.descTable;
+      vq.availRing = qc.availRing;
+      vq.usedRing = qc.usedRing;
+      vq.ready = true;
+      vq.setFeatures(features);
+      if (!vq.activate()) return; // broken: onBroken told the transport
+      this.vqs[local] = vq;
+      this.polling[local] = false;
+      const n = this.notifiers[local]!;
+      this.ctx.setNotifierHandler(n, {
+        onRead: (nn) => {
+          nn.testAndClear();
+          this.handle(local);
+        },
+        // QEMU virtio_queue_host_notifier_aio_poll*: poll the ring itself.
+        onPoll: () => vq.hasAvailable(),
+        onPollReady: () => this.handle(local),
+        onPollBegin: () => {
+          this.polling[local] = true;
+          vq.disableNotification();
+        },
+        onPollEnd: () => {
+          this.polling[local] = false;
+          // The context polls once more after this; what raced in is seen then.
+          vq.enableNotification();
+        },
+      });
+      n.set(); // "kick right away to begin processing requests already in vring"
+    });
+    this.running = true;
+  }
+
+  /**
+   * Stop (QEMU virtio_blk_data_plane_stop): the transport has unbound the
+   * ioeventfds and waited out the vCPUs, so test-and-clear each host
+   * notifier and handle what it held, detach, then call `done` once every
+   * request in flight has completed (QEMU blk_drain).
+   */
+  stop(done: () => void): void {
+    if (!this.running) {
+      this.whenDrained(done);
+      return;
+    }
+    this.vqs.forEach((vq, local) => {
+      if (vq === undefined) return;
+      // One more look at the ring if a kick was pending; what is left (the
+      // budget, or requests still arriving) stays in the ring for the next
+      // start, whose first kick picks it up.
+      const kicked = this.notifiers[local]!.testAndClear();
+      if (kicked || this.yielded[local]) this.handle(local);
+      this.yielded[local] = false;
+    });
+    for (let local = 0; local < this.notifiers.length; local++) {
+      if (this.vqs[local] !== undefined) this.ctx.setNotifierHandler(this.notifiers[local]!, null);
+    }
+    this.running = false;
+    this.whenDrained(() => {
+      this.flushInterrupts();
+      this.vqs.fill(undefined);
+      done();
+    });
+  }
+
+  /** A doorbell that came as a synchronous exit: hand it to the handler through the notifier. @thread any */
+  notify(local: number): void {
+    this.notifiers[local]?.set();
+  }
+
+  /** Frees the BHs (after stop). */
+  destroy(): void {
+    this.continueBh.delete();
+    this.irqBh.delete();
+    for (const n of this.notifiers) n.close();
+  }
+
+  private whenDrained(f: () => void): void {
+    if (this.inFlight === 0 && this.waiting.length === 0) f();
+    else this.drainWaiters.push(f);
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  /** Drains queue `local` (the standard device loop in the module comment). */
+  private handle(local: number): void {
+    const vq = this.vqs[local];
+    if (vq === undefined || vq.broken) return;
+    this.c.kicks++;
+    this.o.tracer?.('kick', this.o.queues[local]!, vq.inFlight);
+    const toggle = !this.polling[local];
+    let budget = vq.size;
+    do {
+      if (toggle) vq.disableNotification();
+      for (let chain = budget > 0 ? vq.pop() : null; chain !== null; chain = budget > 0 ? vq.pop() : null) {
+        budget--;
+        this.submit(local, vq, chain);
+      }
+      if (vq.broken) return;
+      if (budget === 0) {
+        // Leave notifications off; the continuation re-enables them.
+        this.c.budgetYields++;
+        this.yielded[local] = true;
+        this.continueBh.schedule();
+        return;
+      }
+    } while (toggle && vq.enableNotification());
+  }
+
+  private continueYielded(): void {
+    for (let local = 0; local < this.yielded.length; local++) {
+      if (!this.yielded[local]) continue;
+      this.yielded[local] = false;
+      this.handle(local);
+    }
+  }
+
+  private submit(local: number, vq: VirtQueue, chain: DescriptorChain): void {
+    const disk = this.o.disk;
+    const r = parseBlkRequest(chain, this.o.memory, disk);
+    this.c.requests++;
+    if (r.kind === 'malformed') {
+      vq.markBroken(r.reason);
+      return;
+    }
+    if (r.kind === 'status') {
+      this.c.errors++;
+      this.complete(local, vq, chain, r.status, r.statusCode, this.generation);
+      return;
+    }
+    switch (r.type) {
+      case VIRTIO_BLK_T_GET_ID: {
+        let off = 0;
+        for (const s of r.data) {
+          if (off >= VIRTIO_BLK_ID_BYTES) break;
+          const view = this.o.memory.slice(s.addr, Math.min(s.len, VIRTIO_BLK_ID_BYTES - off))!;
+          view.fill(0);
+          view.set(this.idBytes.subarray(off, off + view.length));
+          off += view.length;
+        }
+        this.complete(local, vq, chain, r.status, VIRTIO_BLK_S_OK, this.generation);
+        return;
+      }
+      case VIRTIO_BLK_T_DISCARD:
+        // Advisory (5.2.6.2): a raw file cannot punch holes from Node; nothing to do.
+        this.complete(local, vq, chain, r.status, VIRTIO_BLK_S_OK, this.generation);
+        return;
+      default:
+        this.io({ local, vq, chain, req: r });
+    }
+  }
+
+  private io(w: Waiting): void {
+    const { req } = w;
+    const disk = this.o.disk;
+    const op = req.type === VIRTIO_BLK_T_IN ? IO_READ : req.type === VIRTIO_BLK_T_OUT ? IO_WRITE : req.type === VIRTIO_BLK_T_FLUSH ? IO_FLUSH : IO_WRITE_ZEROES;
+    const zero = op === IO_WRITE_ZEROES ? req.sectors * 2 ** SECTOR_SHIFT : 0;
+    if (op === IO_WRITE_ZEROES && zero === 0) {
+      this.complete(w.local, w.vq, w.chain, req.status, VIRTIO_BLK_S_OK, this.generation);
+      return;
+    }
+    const row = this.o.table.fill(op, disk.fd, req.sector * 2 ** SECTOR_SHIFT, op === IO_READ || op === IO_WRITE ? req.data : [], zero);
+    if (row < 0) {
+      this.c.waitedForRow++;
+      this.waiting.push(w);
+      return;
+    }
+    const gen = this.generation;
+    this.inFlight++;
+    this.o.tracer?.('submit', this.o.queues[w.local]!, req.type);
+    this.o.pool.submitCallback<number>('blkIo', row, (err, res) => {
+      this.o.table.release(row);
+      this.inFlight--;
+      const ok = err === null && res !== undefined && res >= 0;
+      if (ok) {
+        if (op === IO_READ) {
+          this.c.reads++;
+          this.c.bytesRead += req.dataBytes;
+        } else if (op === IO_WRITE) {
+          this.c.writes++;
+          this.c.bytesWritten += req.dataBytes;
+        } else if (op === IO_FLUSH) this.c.flushes++;
+      } else this.c.errors++;
+      this.complete(w.local, w.vq, w.chain, req.status, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, gen);
+      const next = this.waiting.shift();
+      if (next !== undefined) this.io(next);
+      if (this.inFlight === 0 && this.waiting.length === 0) for (const f of this.drainWaiters.splice(0)) f();
+    });
+  }
+
+  /** Status byte, then the used element (QEMU virtio_blk_req_complete); the interrupt decision waits for the batch. */
+  private complete(local: number, vq: VirtQueue, chain: DescriptorChain, status: number, code: number, gen: number): void {
+    this.o.memory.writeU8(status, code);
+    // A request that outlived a reset belongs to a queue that no longer exists.
+    if (gen !== this.generation || this.vqs[local] !== vq) return;
+    vq.pushUsed(chain.head, chain.writableBytes);
+    this.o.tracer?.('complete', this.o.queues[local]!, code);
+    if (!this.dirty[local]) {
+      this.dirty[local] = true;
+      this.irqBh.schedule();
+    }
+  }
+
+  /** One interrupt decision per queue per batch of completions (QEMU virtio_notify_irqfd, deferred). */
+  private flushInterrupts(): void {
+    const link = this.link;
+    for (let local = 0; local < this.dirty.length; local++) {
+      if (!this.dirty[local]) continue;
+      this.dirty[local] = false;
+      const vq = this.vqs[local];
+      if (vq === undefined || link === undefined) continue;
+      const q = this.o.queues[local]!;
+      if (vq.needsNotification()) {
+        this.c.interrupts++;
+        this.o.tracer?.('irq', q, 1);
+        link.notifyQueue(q);
+      } else {
+        this.c.interruptsSuppressed++;
+        this.o.tracer?.('irq-suppressed', q, 0);
+      }
+    }
+  }
+}
