@@ -16,7 +16,7 @@ function count(t: Tally, key: string): void {
 }
 
 function record(t: Tally, c: FuzzCase, o: Outcome): void {
-  if (c.expected !== undefined) count(t, 'well-formed, served exactly');
+  if (c.expected !== undefined) count(t, 'of the completed: well-formed rings, served exactly');
   if (o.kind === 'completed') count(t, 'completed');
   else count(t, `${o.kind}: ${reasonKind(o.reason)}`);
 }
