@@ -15,8 +15,8 @@
  * - a well-formed case (no mutation) is served exactly, without breaking.
  * A violation throws a FuzzFailure naming the check.
  */
-import { GuestMemory, type DescriptorChain, type Segment, VIRTQ_DESC_F_INDIRECT, VirtQueue, usedRingSize } from '@vmloop/virtio';
-import { writeDescriptor } from '@vmloop/virtio/testing';
+import { DESC_SIZE, GuestMemory, type DescriptorChain, type Segment, VIRTQ_DESC_F_INDIRECT, VirtQueue, availRingSize, descTableSize, usedRingSize } from '@vmloop/virtio';
+import { RawRing, writeDescriptor } from '@vmloop/virtio/testing';
 import { type FuzzCase, type FuzzDescriptor, LAYOUTS } from './ring-case.js';
 
 /** An invariant the device broke. */
@@ -38,9 +38,6 @@ export class MemoryPool {
   }
 }
 
-const AVAIL_IDX = 2;
-const USED_IDX = 2;
-
 function fail(what: string, cause?: unknown): never {
   throw new FuzzFailure(what, cause === undefined ? undefined : { cause });
 }
@@ -55,7 +52,7 @@ function device<T>(what: string, fn: () => T): T {
 }
 
 function put(memory: GuestMemory, gpa: number, d: FuzzDescriptor): void {
-  if (memory.contains(gpa, 16)) writeDescriptor(memory, gpa, { addr: BigInt(d.addr), len: d.len >>> 0, flags: d.flags & 0xffff, next: d.next & 0xffff });
+  if (memory.contains(gpa, DESC_SIZE)) writeDescriptor(memory, gpa, { addr: BigInt(d.addr), len: d.len >>> 0, flags: d.flags & 0xffff, next: d.next & 0xffff });
 }
 
 /** Merges touching segments, so a buffer split at a region boundary compares equal to the buffer. */
@@ -95,11 +92,11 @@ function checkChain(c: DescriptorChain, q: VirtQueue, memory: GuestMemory): void
  * stops the walk). Pop does not write the table, so reading it after the
  * pop sees what the pop saw.
  */
-function indirectBudget(memory: GuestMemory, c: FuzzCase): number {
+function indirectBudget(raw: RawRing, c: FuzzCase): number {
   let entries = 0;
   for (let i = 0; i < c.size; i++) {
-    const at = c.descTable + 16 * i;
-    if ((memory.readU16(at + 12) & VIRTQ_DESC_F_INDIRECT) !== 0) entries = Math.max(entries, Math.floor(memory.readU32(at + 8) / 16));
+    const d = raw.readDescriptor(i);
+    if ((d.flags & VIRTQ_DESC_F_INDIRECT) !== 0) entries = Math.max(entries, Math.floor(d.len / DESC_SIZE));
   }
   return Math.min(entries, c.maxSegments + 1);
 }
@@ -108,19 +105,20 @@ function indirectBudget(memory: GuestMemory, c: FuzzCase): number {
 export function replay(c: FuzzCase, pool: MemoryPool): Outcome {
   const memory = pool.get(c.layout);
   c.table.forEach((d, i) => {
-    put(memory, c.descTable + 16 * i, d);
+    put(memory, c.descTable + DESC_SIZE * i, d);
   });
   for (const t of c.tables) {
     t.descs.forEach((d, i) => {
-      put(memory, t.gpa + 16 * i, d);
+      put(memory, t.gpa + DESC_SIZE * i, d);
     });
   }
   const reasons: string[] = [];
   const q = new VirtQueue(memory, { maxSize: c.maxSize, maxSegments: c.maxSegments, onBroken: (r) => reasons.push(r) });
   const ringsOk = (): boolean => c.availRing % 2 === 0 && c.usedRing % 4 === 0 && memory.contains(c.availRing, 4) && memory.contains(c.usedRing, 4);
+  const raw = new RawRing(memory, c);
   if (ringsOk()) {
-    memory.store16(c.availRing + AVAIL_IDX, c.start);
-    memory.store16(c.usedRing + USED_IDX, c.start);
+    raw.setAvailIdx(c.start);
+    raw.setUsedIdx(c.start);
   }
   q.size = c.size;
   q.descTable = c.descTable;
@@ -142,29 +140,29 @@ export function replay(c: FuzzCase, pool: MemoryPool): Outcome {
   }
   if (why !== undefined) fail(`activate accepted a configuration validate refused: ${why}`);
   // Independently of validate: the rings the device will touch are inside guest RAM.
-  if (!memory.contains(c.usedRing, usedRingSize(c.size)) || !ringsOk()) fail('activate accepted rings outside guest RAM or unaligned');
+  const inside =
+    memory.contains(c.descTable, descTableSize(c.size)) && memory.contains(c.availRing, availRingSize(c.size)) && memory.contains(c.usedRing, usedRingSize(c.size));
+  if (!inside || c.descTable % 16 !== 0 || !ringsOk()) fail('activate accepted rings outside guest RAM or unaligned');
 
   const held: DescriptorChain[] = [];
   const popped: DescriptorChain[] = [];
-  let availIdx = c.start;
   let usedIdx = c.start;
   for (const o of c.ops) {
     switch (o.op) {
       case 'avail':
-        memory.writeU16(c.availRing + 4 + 2 * (o.slot % c.size), o.head);
+        raw.setAvailEntry(o.slot % c.size, o.head);
         break;
       case 'publish':
-        availIdx = o.idx & 0xffff;
-        memory.store16(c.availRing + AVAIL_IDX, availIdx);
+        raw.setAvailIdx(o.idx);
         break;
       case 'desc':
-        put(memory, c.descTable + 16 * (o.index % c.size), o.desc);
+        put(memory, c.descTable + DESC_SIZE * (o.index % c.size), o.desc);
         break;
       case 'availFlags':
-        memory.store16(c.availRing, o.value & 0xffff);
+        raw.setAvailFlags(o.value);
         break;
       case 'usedEvent':
-        memory.store16(c.availRing + 4 + 2 * c.size, o.value & 0xffff);
+        raw.setUsedEvent(o.value);
         break;
       case 'pop':
         for (let i = 0; i < o.n; i++) {
@@ -172,8 +170,8 @@ export function replay(c: FuzzCase, pool: MemoryPool): Outcome {
           const wasBroken = q.broken;
           const chain = device('pop', () => q.pop());
           const visits = q.stats.descriptorsRead - before;
-          if (visits > c.size && visits > c.size + indirectBudget(memory, c)) {
-            fail(`pop read ${visits} descriptors, more than its budget: ${c.size} of the ring and at most ${indirectBudget(memory, c)} of one indirect table`);
+          if (visits > c.size && visits > c.size + indirectBudget(raw, c)) {
+            fail(`pop read ${visits} descriptors, more than its budget: ${c.size} of the ring and at most ${indirectBudget(raw, c)} of one indirect table`);
           }
           if (chain === null) {
             if (wasBroken && visits !== 0) fail('a broken queue read descriptors');
@@ -193,11 +191,9 @@ export function replay(c: FuzzCase, pool: MemoryPool): Outcome {
         const wasBroken = q.broken;
         device('pushUsed', () => q.pushUsed(chain!.head, len));
         if (!wasBroken) {
-          const slot = usedIdx & (c.size - 1);
-          const id = memory.readU32(c.usedRing + 4 + 8 * slot);
-          const l = memory.readU32(c.usedRing + 8 + 8 * slot);
+          const e = raw.usedElem(usedIdx & (c.size - 1));
           usedIdx = (usedIdx + 1) & 0xffff;
-          if (id !== chain!.head || l !== len || memory.load16(c.usedRing + USED_IDX) !== usedIdx) fail(`pushUsed(${chain!.head}, ${len}) wrote { ${id}, ${l} } / used.idx`);
+          if (e.id !== chain!.head || e.len !== len || raw.usedIdx() !== usedIdx) fail(`pushUsed(${chain!.head}, ${len}) wrote { ${e.id}, ${e.len} } / used.idx`);
         }
         break;
       }

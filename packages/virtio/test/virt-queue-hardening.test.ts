@@ -6,8 +6,8 @@
  * and that the stopped queue stays stopped.
  */
 import { describe, expect, it } from 'vitest';
-import { GuestMemory, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE, VirtQueue } from '@vmloop/virtio';
-import type { RawDescriptor } from '@vmloop/virtio/testing';
+import { DESC_SIZE, GuestMemory, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE, VirtQueue } from '@vmloop/virtio';
+import { type RawDescriptor, writeDescriptor } from '@vmloop/virtio/testing';
 import { DATA, DATA_SIZE, RINGS, RINGS_SIZE, buf, makePair, newMemory, type Pair, type PairOptions, publishRaw } from './queue-pair.js';
 
 const NEXT = VIRTQ_DESC_F_NEXT;
@@ -95,10 +95,7 @@ describe('virtqueue / hostile driver', () => {
 
   it('2.7.5.3 next ≥ the indirect table size', () => {
     const p = makePair({ indirect: true });
-    p.raw.memory.writeU64(TABLE, BigInt(DATA));
-    p.raw.memory.writeU32(TABLE + 8, 8);
-    p.raw.memory.writeU16(TABLE + 12, NEXT);
-    p.raw.memory.writeU16(TABLE + 14, 2);
+    writeDescriptor(p.memory, TABLE, d(DATA, 8, NEXT, 2));
     publishRaw(p, [d(TABLE, 32, INDIRECT)], [0]);
     expect(p.queue.pop()).toBeNull();
     expectBroken(p, /next 2 is not below the indirect table size 2/);
@@ -115,12 +112,7 @@ describe('virtqueue / hostile driver', () => {
 
   it('2.7.5.2 a loop inside an indirect table is bounded by its entry count', () => {
     const p = makePair({ indirect: true });
-    for (let i = 0; i < 4; i++) {
-      p.memory.writeU64(TABLE + 16 * i, BigInt(DATA));
-      p.memory.writeU32(TABLE + 16 * i + 8, 8);
-      p.memory.writeU16(TABLE + 16 * i + 12, NEXT);
-      p.memory.writeU16(TABLE + 16 * i + 14, (i + 1) % 4);
-    }
+    for (let i = 0; i < 4; i++) writeDescriptor(p.memory, TABLE + DESC_SIZE * i, d(DATA, 8, NEXT, (i + 1) % 4));
     publishRaw(p, [d(TABLE, 64, INDIRECT)], [0]);
     expect(p.queue.pop()).toBeNull();
     expectBroken(p, /indirect table's 4 descriptors loop/);
@@ -154,8 +146,7 @@ describe('virtqueue / hostile driver', () => {
 
   it('2.7.4.2 … also across the step into an indirect table', () => {
     const p = makePair({ indirect: true });
-    p.memory.writeU64(TABLE, BigInt(DATA));
-    p.memory.writeU32(TABLE + 8, 8);
+    writeDescriptor(p.memory, TABLE, d(DATA, 8));
     publishRaw(p, [d(DATA, 8, WRITE | NEXT, 1), d(TABLE, 16, INDIRECT)], [0]);
     expect(p.queue.pop()).toBeNull();
     expectBroken(p, /device-readable buffer after a device-writable one/);
@@ -173,9 +164,7 @@ describe('virtqueue / hostile driver', () => {
 
   it('2.7.5.3.1 nested indirect breaks the queue', () => {
     const p = makePair({ indirect: true });
-    p.memory.writeU64(TABLE, BigInt(TABLE + 0x100));
-    p.memory.writeU32(TABLE + 8, 16);
-    p.memory.writeU16(TABLE + 12, INDIRECT);
+    writeDescriptor(p.memory, TABLE, d(TABLE + 0x100, 16, INDIRECT));
     publishRaw(p, [d(TABLE, 16, INDIRECT)], [0]);
     expect(p.queue.pop()).toBeNull();
     expectBroken(p, /indirect descriptor inside an indirect table/);
@@ -196,12 +185,7 @@ describe('virtqueue / hostile driver', () => {
 
   it('too many segments (an indirect table longer than maxSegments)', () => {
     const p = makePair({ indirect: true, maxSegments: 4 });
-    for (let i = 0; i < 6; i++) {
-      p.memory.writeU64(TABLE + 16 * i, BigInt(DATA + 64 * i));
-      p.memory.writeU32(TABLE + 16 * i + 8, 8);
-      p.memory.writeU16(TABLE + 16 * i + 12, i < 5 ? NEXT : 0);
-      p.memory.writeU16(TABLE + 16 * i + 14, i + 1);
-    }
+    for (let i = 0; i < 6; i++) writeDescriptor(p.memory, TABLE + DESC_SIZE * i, d(DATA + 64 * i, 8, i < 5 ? NEXT : 0, i + 1));
     publishRaw(p, [d(TABLE, 96, INDIRECT)], [0]);
     expect(p.queue.pop()).toBeNull();
     expectBroken(p, /more than 4 segments/);

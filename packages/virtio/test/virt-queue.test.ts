@@ -23,7 +23,7 @@ import {
   usedRingSize,
   vringNeedEvent,
 } from '@vmloop/virtio';
-import { DriverQueue } from '@vmloop/virtio/testing';
+import { DriverQueue, writeDescriptor } from '@vmloop/virtio/testing';
 import { DATA, RINGS, buf, codeOf, makePair, newMemory, publishRaw } from './queue-pair.js';
 
 describe('virtqueue / layout and features', () => {
@@ -185,9 +185,7 @@ describe('virtqueue / 2.7.5.3 indirect descriptors', () => {
   it('2.7.5.3.2 zero or more chained descriptors followed by an indirect one', () => {
     const p = makePair({ indirect: true });
     const table = DATA + 0x8_0000;
-    p.memory.writeU64(table, BigInt(buf(5).addr));
-    p.memory.writeU32(table + 8, 64);
-    p.memory.writeU16(table + 12, VIRTQ_DESC_F_WRITE);
+    writeDescriptor(p.memory, table, { ...buf(5), flags: VIRTQ_DESC_F_WRITE, next: 0 });
     publishRaw(
       p,
       [
@@ -204,8 +202,7 @@ describe('virtqueue / 2.7.5.3 indirect descriptors', () => {
   it('2.7.5.3.2 the WRITE flag of the descriptor naming a table is ignored', () => {
     const p = makePair({ indirect: true });
     const table = DATA + 0x8_0000;
-    p.memory.writeU64(table, BigInt(buf(5).addr));
-    p.memory.writeU32(table + 8, 64);
+    writeDescriptor(p.memory, table, { ...buf(5), flags: 0, next: 0 });
     publishRaw(p, [{ addr: table, len: 16, flags: VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_WRITE, next: 0 }], [0]);
     expect(p.queue.pop()?.readable).toEqual([buf(5)]);
   });
@@ -444,8 +441,8 @@ describe('virtqueue / driver side', () => {
 
   it('getUsed() of a head the driver never added throws ERR_INVALID_STATE (a device bug)', () => {
     const p = makePair();
-    p.memory.writeU32(RINGS + DriverQueue.layout(16).usedRing.offset + 4, 7);
-    p.memory.store16(RINGS + DriverQueue.layout(16).usedRing.offset + 2, 1);
+    p.raw.setUsedElem(0, { id: 7, len: 0 });
+    p.raw.setUsedIdx(1);
     expect(codeOf(() => p.driver.getUsed())).toBe('ERR_INVALID_STATE');
   });
 });

@@ -32,7 +32,6 @@ import { VirtioError } from '../errors.js';
 import type { Segment } from './descriptor-chain.js';
 import type { GuestMemory } from './guest-memory.js';
 import {
-  AVAIL_RING_ALIGN,
   DESC_SIZE,
   DESC_TABLE_ALIGN,
   USED_RING_ALIGN,
@@ -44,6 +43,7 @@ import {
   availRingSize,
   descTableSize,
   isQueueSize,
+  ringAreas,
   usedRingSize,
 } from './layout.js';
 import { vringNeedEvent } from './need-event.js';
@@ -152,13 +152,9 @@ export class DriverQueue {
     if (!(Number.isInteger(startIndex) && startIndex >= 0 && startIndex <= 0xffff)) {
       throw new VirtioError('ERR_INVALID_ARGUMENT', `startIndex ${String(startIndex)} is not a u16`);
     }
-    for (const [what, gpa, align, bytes] of [
-      ['descTable', descTable, DESC_TABLE_ALIGN, descTableSize(size)],
-      ['availRing', availRing, AVAIL_RING_ALIGN, availRingSize(size)],
-      ['usedRing', usedRing, USED_RING_ALIGN, usedRingSize(size)],
-    ] as const) {
+    for (const { what, gpa, align, bytes } of ringAreas(size, { descTable, availRing, usedRing })) {
       if (gpa % align !== 0 || !memory.contains(gpa, bytes)) {
-        throw new VirtioError('ERR_INVALID_ARGUMENT', `${what} ${String(gpa)} must be ${align}-byte aligned with ${bytes} bytes inside guest memory`);
+        throw new VirtioError('ERR_INVALID_ARGUMENT', `the ${what} at ${String(gpa)} must be ${align}-byte aligned with ${bytes} bytes inside guest memory`);
       }
       memory.slice(gpa, bytes)!.fill(0);
     }

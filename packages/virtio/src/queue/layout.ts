@@ -111,5 +111,22 @@ export const availEntryOffset = (slot: number): number => AVAIL_RING + AVAIL_ELE
 /** Offset of used-ring element `slot`. */
 export const usedElemOffset = (slot: number): number => USED_RING + USED_ELEM_SIZE * slot;
 
+/** One of the three areas of a ring, with what §2.7 requires of it. */
+export interface RingArea {
+  readonly what: 'descriptor table' | 'available ring' | 'used ring';
+  readonly gpa: number;
+  readonly align: number;
+  readonly bytes: number;
+}
+
+/** The three areas of a ring of `size` at the given addresses (event words included). */
+export function ringAreas(size: number, at: { readonly descTable: number; readonly availRing: number; readonly usedRing: number }): readonly RingArea[] {
+  return [
+    { what: 'descriptor table', gpa: at.descTable, align: DESC_TABLE_ALIGN, bytes: descTableSize(size) },
+    { what: 'available ring', gpa: at.availRing, align: AVAIL_RING_ALIGN, bytes: availRingSize(size) },
+    { what: 'used ring', gpa: at.usedRing, align: USED_RING_ALIGN, bytes: usedRingSize(size) },
+  ];
+}
+
 /** True for a valid split-ring size: a power of two in [1, MAX_QUEUE_SIZE]. */
 export const isQueueSize = (size: number): boolean => Number.isInteger(size) && size >= 1 && size <= MAX_QUEUE_SIZE && (size & (size - 1)) === 0;

@@ -153,6 +153,12 @@ export class RawRing {
   setAvailEvent(v: number): void {
     this.memory.store16(this.usedRing + availEventOffset(this.size), v & 0xffff);
   }
+  /** Writes used.ring[slot] (plain): for driver tests that play a buggy device. */
+  setUsedElem(slot: number, e: { readonly id: number; readonly len: number }): void {
+    const at = this.usedRing + usedElemOffset(slot);
+    this.memory.writeU32(at + USED_ELEM_ID, e.id);
+    this.memory.writeU32(at + USED_ELEM_LEN, e.len);
+  }
   /** used.ring[slot] (plain: read after loading used.idx). */
   usedElem(slot: number): { id: number; len: number } {
     const at = this.usedRing + usedElemOffset(slot);

@@ -47,19 +47,16 @@ import type { GuestMemory } from './guest-memory.js';
 import {
   AVAIL_FLAGS,
   AVAIL_IDX,
-  AVAIL_RING_ALIGN,
   DESC_ADDR,
   DESC_FLAGS,
   DESC_LEN,
   DESC_NEXT,
   DESC_SIZE,
-  DESC_TABLE_ALIGN,
   MAX_QUEUE_SIZE,
   USED_ELEM_ID,
   USED_ELEM_LEN,
   USED_FLAGS,
   USED_IDX,
-  USED_RING_ALIGN,
   VIRTQ_DESC_F_INDIRECT,
   VIRTQ_DESC_F_NEXT,
   VIRTQ_DESC_F_WRITE,
@@ -70,6 +67,7 @@ import {
   availRingSize,
   descTableSize,
   isQueueSize,
+  ringAreas,
   usedElemOffset,
   usedEventOffset,
   usedRingSize,
@@ -191,8 +189,7 @@ export class VirtQueue {
   }
   set size(v: number) {
     this.configure('size');
-    if (!(Number.isInteger(v) && v >= 0 && v <= 0xffff)) throw new VirtioError('ERR_INVALID_ARGUMENT', `size ${String(v)} is not a u16`);
-    this._size = v;
+    this._size = u16(v, 'size');
   }
   /** Guest-physical address of the descriptor table (queue_desc). */
   get descTable(): number {
@@ -270,11 +267,7 @@ export class VirtQueue {
     if (size === 0) return 'queue size 0 (§2.7)';
     if (!isQueueSize(size)) return `queue size ${size} is not a power of two (§2.7)`;
     if (size > this.maxSize) return `queue size ${size} is above the device's maximum ${this.maxSize}`;
-    const areas = [
-      { what: 'descriptor table', gpa: this._descTable, align: DESC_TABLE_ALIGN, bytes: descTableSize(size) },
-      { what: 'available ring', gpa: this._availRing, align: AVAIL_RING_ALIGN, bytes: availRingSize(size) },
-      { what: 'used ring', gpa: this._usedRing, align: USED_RING_ALIGN, bytes: usedRingSize(size) },
-    ];
+    const areas = ringAreas(size, { descTable: this._descTable, availRing: this._availRing, usedRing: this._usedRing });
     for (const { what, gpa, align } of areas) {
       if (gpa % align !== 0) return `${what} at ${hex(gpa)} is not ${align}-byte aligned (§2.7)`;
     }
@@ -483,7 +476,7 @@ export class VirtQueue {
         if (len === 0 || len % DESC_SIZE !== 0) {
           return this.fail(`chain ${head}: indirect table length ${len} is not a positive multiple of ${DESC_SIZE} (§2.7.5.3)`);
         }
-        const r = addr < 0 ? -1 : mem.regionIndex(addr, len);
+        const r = mem.regionIndex(addr, len); // -1 also for addr -1 (≥ 2^53)
         if (r < 0) return this.fail(`chain ${head}: indirect table [${hex64(lo, hi)}, +${len}) is outside guest memory`);
         const region = regions[r]!;
         view = region.view;
@@ -509,7 +502,7 @@ export class VirtQueue {
       let a = addr;
       let left = len;
       for (;;) {
-        const r = a < 0 ? -1 : mem.regionIndex(a, 1);
+        const r = mem.regionIndex(a, 1);
         if (r < 0) return this.fail(`chain ${head}: buffer [${hex64(lo, hi)}, +${len}) is outside guest memory`);
         if (++segments > this.maxSegments) return this.fail(`chain ${head}: more than ${this.maxSegments} segments`);
         const n = Math.min(left, regions[r]!.end - a);
