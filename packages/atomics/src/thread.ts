@@ -8,6 +8,7 @@
  * computed once, never from catching the TypeError a browser main thread
  * throws.
  */
+import { readFileSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 import { AtomicsError } from './errors.js';
 
@@ -91,4 +92,21 @@ export function workerExecArgv(): string[] {
     out.push(a);
   }
   return out;
+}
+
+/**
+ * CPU time the calling thread has used, in ns, or undefined where the
+ * platform does not say (Linux: /proc/thread-self/schedstat, the
+ * scheduler's own account; Node 20 has no per-thread cpuUsage). For stats
+ * like QEMU's per-thread CPU figures in `top -H`.
+ * @thread any
+ */
+export function threadCpuTimeNs(): number | undefined {
+  try {
+    const first = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0];
+    const ns = Number(first);
+    return Number.isFinite(ns) ? ns : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -45,7 +45,7 @@ export {
 
 // pci/: the virtio-pci transport, vCPU exits, ioeventfd and irqfd.
 export { PciConfigSpace, type BarDefinition, type PciIdentity } from './pci/pci-config-space.js';
-export { PciBus, PCI_CONFIG_ADDRESS, PCI_CONFIG_DATA, type IoRegion, type PciBusStats, type PciFunction } from './pci/pci-bus.js';
+export { PciBus, PCI_CONFIG_ADDRESS, PCI_CONFIG_DATA, PCI_ECAM_BASE, PCI_ECAM_BUS_SIZE, type IoRegion, type PciBusOptions, type PciBusStats, type PciFunction } from './pci/pci-bus.js';
 export { ExitServer, VcpuExitPort, type ExitHandler, type ExitServerHandle, type ExitServerOptions, type IoAccess } from './pci/exit-channel.js';
 export { VcpuAddressSpace, type AddressSpaceHandle, type AddressSpaceStats } from './pci/address-space.js';
 export {

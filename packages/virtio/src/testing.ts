@@ -10,11 +10,13 @@ export {
 export { RawRing, readDescriptor, writeDescriptor, type RawDescriptor, type RingAddresses } from './queue/raw-ring.js';
 // pci/: a guest's virtio-pci driver (enumeration, init sequence, MSI-X, doorbells).
 export {
+  CF8,
   VirtioPciDriver,
   configRead,
   configWrite,
   enumeratePci,
   legacyRingLayout,
+  type ConfigMechanism,
   type DriverQueueSetup,
   type GuestIo,
   type PciProbe,

@@ -1,7 +1,8 @@
 /**
  * The owner-side bus: serves the vCPUs' synchronous exits (exit-channel.ts)
  * by decoding them to PCI configuration space (configuration mechanism #1 at
- * ports 0xCF8/0xCFC), to the BAR of a PCI function that contains the
+ * ports 0xCF8/0xCFC, and PCIe ECAM: memory-mapped configuration space at
+ * `ecamBase`, one MMIO access per register), to the BAR of a PCI function that contains the
  * address, or to a plain region the machine registered (QEMU's
  * address_space_rw over the system memory and I/O address spaces).
  *
@@ -39,6 +40,21 @@ export interface IoRegion {
 export const PCI_CONFIG_ADDRESS = 0xcf8;
 export const PCI_CONFIG_DATA = 0xcfc;
 const CONFIG_ENABLE = 0x80000000;
+/** Where QEMU's q35 puts ECAM (MCFG base); bus 0 takes the first MiB. */
+export const PCI_ECAM_BASE = 0xb0000000;
+/** ECAM bytes for bus 0: 32 devices × 8 functions × 4 KiB. */
+export const PCI_ECAM_BUS_SIZE = 1 << 20;
+
+/** Options of a {@link PciBus}. */
+export interface PciBusOptions {
+  /**
+   * MMIO base of ECAM for bus 0 (default PCI_ECAM_BASE; null: none).
+   * Configuration mechanism #1 has one address latch (0xCF8) for all
+   * vCPUs, as on real chipsets, so guests that use it from several vCPUs
+   * must serialise (Linux: pci_config_lock); ECAM needs no lock.
+   */
+  readonly ecamBase?: number | null;
+}
 
 /** Counters of a bus. */
 export interface PciBusStats {
@@ -53,11 +69,18 @@ export interface PciBusStats {
 
 /** @thread home: the owner thread that serves exits */
 export class PciBus {
+  private readonly ecam: number | undefined;
   private readonly slots: (PciFunction | undefined)[] = new Array(32).fill(undefined);
   private readonly regions: IoRegion[] = [];
   private configAddress = 0;
   private pending: Promise<unknown> | undefined;
   private readonly counts = { accesses: 0, configAccesses: 0, barAccesses: 0, regionAccesses: 0, unassigned: 0, serialised: 0 };
+
+  constructor(options: PciBusOptions = {}) {
+    const e = options.ecamBase === undefined ? PCI_ECAM_BASE : options.ecamBase;
+    if (e !== null && (!Number.isSafeInteger(e) || e < 0 || e % PCI_ECAM_BUS_SIZE !== 0)) throw new VirtioError('ERR_INVALID_ARGUMENT', 'ecamBase must be a 1 MiB-aligned address');
+    this.ecam = e ?? undefined;
+  }
 
   /** Plugs `fn` into slot `slot` (device number 0 … 31 on bus 0, function 0). */
   plug(slot: number, fn: PciFunction): void {
@@ -123,6 +146,17 @@ export class PciBus {
         this.counts.configAccesses++;
         return this.config(a, a.address - PCI_CONFIG_DATA);
       }
+    }
+    if (a.space === 'mmio' && this.ecam !== undefined && a.address >= this.ecam && a.address + size <= this.ecam + PCI_ECAM_BUS_SIZE) {
+      this.counts.configAccesses++;
+      const rel = a.address - this.ecam;
+      const fn = (rel >>> 12) & 0x7;
+      const dev = fn === 0 ? this.slots[rel >>> 15] : undefined;
+      const offset = rel & 0xfff;
+      // Extended configuration space (≥ 256) is not implemented: reads all ones.
+      if (dev === undefined || offset + size > 256) return a.write ? 0 : ones(size);
+      if (!a.write) return dev.configRead(offset, size);
+      return settle(dev.configWrite(offset, size, a.value));
     }
     for (const r of this.regions) {
       if (r.space === a.space && a.address >= r.base && a.address + size <= r.base + r.size) {

@@ -110,18 +110,31 @@ export interface PciWindows {
   readonly mmio64?: number;
   /** First I/O port (default 0xC000). */
   readonly io?: number;
+  /** Configuration mechanism (default CF8). */
+  readonly via?: ConfigMechanism;
 }
 
 function cfgAddress(slot: number, offset: number): number {
   return (0x80000000 | (slot << 11) | (offset & 0xfc)) >>> 0;
 }
 
-/** Configuration space reads and writes through ports 0xCF8/0xCFC. */
-export function configRead(io: GuestIo, slot: number, offset: number, size: number): number {
+/** How a guest reaches configuration space. */
+export type ConfigMechanism = { readonly kind: 'cf8' } | { readonly kind: 'ecam'; readonly base: number };
+
+/** Configuration mechanism #1 (ports 0xCF8/0xCFC): one shared latch, so callers on several vCPUs must serialise. */
+export const CF8: ConfigMechanism = { kind: 'cf8' };
+
+/** Configuration space reads and writes of bus 0 (mechanism #1 by default, or ECAM: one MMIO access each). */
+export function configRead(io: GuestIo, slot: number, offset: number, size: number, via: ConfigMechanism = CF8): number {
+  if (via.kind === 'ecam') return io.mmioRead(via.base + slot * 0x8000 + offset, size);
   io.pioWrite(PCI_CONFIG_ADDRESS, 4, cfgAddress(slot, offset));
   return io.pioRead(PCI_CONFIG_DATA + (offset & 3), size);
 }
-export function configWrite(io: GuestIo, slot: number, offset: number, size: number, value: number): void {
+export function configWrite(io: GuestIo, slot: number, offset: number, size: number, value: number, via: ConfigMechanism = CF8): void {
+  if (via.kind === 'ecam') {
+    io.mmioWrite(via.base + slot * 0x8000 + offset, size, value);
+    return;
+  }
   io.pioWrite(PCI_CONFIG_ADDRESS, 4, cfgAddress(slot, offset));
   io.pioWrite(PCI_CONFIG_DATA + (offset & 3), size, value);
 }
@@ -136,19 +149,22 @@ export function enumeratePci(io: GuestIo, windows: PciWindows = {}): PciProbe[] 
   let mmio32 = windows.mmio32 ?? 0xc0000000;
   let mmio64 = windows.mmio64 ?? 0x80_0000_0000;
   let ioPort = windows.io ?? 0xc000;
+  const via = windows.via ?? CF8;
+  const cr = (slot: number, off: number, size: number): number => configRead(io, slot, off, size, via);
+  const cw = (slot: number, off: number, size: number, v: number): void => configWrite(io, slot, off, size, v, via);
   const align = (a: number, s: number): number => Math.ceil(a / s) * s;
   const found: PciProbe[] = [];
   for (let slot = 0; slot < 32; slot++) {
-    const vendorId = configRead(io, slot, PCI_VENDOR_ID, 2);
+    const vendorId = cr(slot, PCI_VENDOR_ID, 2);
     if (vendorId === 0xffff) continue;
     const bars: PciProbe['bars'][number][] = new Array(PCI_NUM_BARS).fill(undefined);
     for (let i = 0; i < PCI_NUM_BARS; i++) {
       const off = PCI_BASE_ADDRESS_0 + i * 4;
-      const orig = configRead(io, slot, off, 4);
-      configWrite(io, slot, off, 4, 0xffffffff);
-      const probe = configRead(io, slot, off, 4);
+      const orig = cr(slot, off, 4);
+      cw(slot, off, 4, 0xffffffff);
+      const probe = cr(slot, off, 4);
       if (probe === 0 || probe === 0xffffffff) {
-        configWrite(io, slot, off, 4, orig);
+        cw(slot, off, 4, orig);
         continue;
       }
       const isIo = (probe & PCI_BAR_SPACE_IO) !== 0;
@@ -165,18 +181,18 @@ export function enumeratePci(io: GuestIo, windows: PciWindows = {}): PciProbe[] 
         address = mmio32 = align(mmio32, size);
         mmio32 += size;
       }
-      configWrite(io, slot, off, 4, address >>> 0);
-      if (is64) configWrite(io, slot, off + 4, 4, Math.floor(address / 2 ** 32));
+      cw(slot, off, 4, address >>> 0);
+      if (is64) cw(slot, off + 4, 4, Math.floor(address / 2 ** 32));
       bars[i] = { address, size, io: isIo };
       if (is64) i++;
     }
-    const cmd = configRead(io, slot, PCI_COMMAND, 2);
-    configWrite(io, slot, PCI_COMMAND, 2, cmd | PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    const cmd = cr(slot, PCI_COMMAND, 2);
+    cw(slot, PCI_COMMAND, 2, cmd | PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
     found.push({
       slot,
       vendorId,
-      deviceId: configRead(io, slot, PCI_DEVICE_ID, 2),
-      subsystemId: configRead(io, slot, PCI_SUBSYSTEM_ID, 2),
+      deviceId: cr(slot, PCI_DEVICE_ID, 2),
+      subsystemId: cr(slot, PCI_SUBSYSTEM_ID, 2),
       bars,
     });
   }
@@ -229,6 +245,8 @@ export class VirtioPciDriver {
     readonly io: GuestIo,
     readonly probe: PciProbe,
     readonly legacy = false,
+    /** How this driver reaches configuration space (default CF8). */
+    readonly via: ConfigMechanism = CF8,
   ) {
     if (probe.vendorId !== VIRTIO_PCI_VENDOR) throw new VirtioError('ERR_INVALID_ARGUMENT', `slot ${probe.slot} is not a virtio device`);
     this.parseCapabilities();
@@ -239,24 +257,24 @@ export class VirtioPciDriver {
   private parseCapabilities(): void {
     const { io } = this;
     const slot = this.probe.slot;
-    let cap = configRead(io, slot, PCI_CAPABILITY_LIST, 1);
+    let cap = configRead(io, slot, PCI_CAPABILITY_LIST, 1, this.via);
     for (let guard = 0; cap !== 0 && guard < 48; guard++) {
-      const id = configRead(io, slot, cap, 1);
+      const id = configRead(io, slot, cap, 1, this.via);
       if (id === PCI_CAP_ID_VNDR) {
-        const type = configRead(io, slot, cap + VIRTIO_CAP_CFG_TYPE, 1);
-        const where = { bar: configRead(io, slot, cap + VIRTIO_CAP_BAR, 1), offset: configRead(io, slot, cap + VIRTIO_CAP_OFFSET, 4) };
+        const type = configRead(io, slot, cap + VIRTIO_CAP_CFG_TYPE, 1, this.via);
+        const where = { bar: configRead(io, slot, cap + VIRTIO_CAP_BAR, 1, this.via), offset: configRead(io, slot, cap + VIRTIO_CAP_OFFSET, 4, this.via) };
         if (type === VIRTIO_PCI_CAP_COMMON_CFG) this.common ??= where;
         else if (type === VIRTIO_PCI_CAP_NOTIFY_CFG) {
           this.notify ??= where;
-          this.notifyMultiplier = configRead(io, slot, cap + VIRTIO_CAP_NOTIFY_MULTIPLIER, 4);
+          this.notifyMultiplier = configRead(io, slot, cap + VIRTIO_CAP_NOTIFY_MULTIPLIER, 4, this.via);
         } else if (type === VIRTIO_PCI_CAP_ISR_CFG) this.isr ??= where;
         else if (type === VIRTIO_PCI_CAP_DEVICE_CFG) this.device ??= where;
       } else if (id === PCI_CAP_ID_MSIX) {
         this.msixCap = cap;
-        const t = configRead(io, slot, cap + MSIX_CAP_TABLE, 4);
+        const t = configRead(io, slot, cap + MSIX_CAP_TABLE, 4, this.via);
         this.msixTable = { bar: t & 7, offset: t & ~7 };
       }
-      cap = configRead(io, slot, cap + 1, 1);
+      cap = configRead(io, slot, cap + 1, 1, this.via);
     }
   }
 
@@ -445,17 +463,17 @@ export class VirtioPciDriver {
 
   /** Enables (or disables) MSI-X in its capability. */
   enableMsix(on = true): void {
-    const c = configRead(this.io, this.probe.slot, this.msixCap + MSIX_CAP_CONTROL, 2);
-    configWrite(this.io, this.probe.slot, this.msixCap + MSIX_CAP_CONTROL, 2, on ? c | MSIX_CONTROL_ENABLE : c & ~MSIX_CONTROL_ENABLE);
+    const c = configRead(this.io, this.probe.slot, this.msixCap + MSIX_CAP_CONTROL, 2, this.via);
+    configWrite(this.io, this.probe.slot, this.msixCap + MSIX_CAP_CONTROL, 2, on ? c | MSIX_CONTROL_ENABLE : c & ~MSIX_CONTROL_ENABLE, this.via);
   }
 
   msixEnabled(): boolean {
-    return this.msixCap !== 0 && (configRead(this.io, this.probe.slot, this.msixCap + MSIX_CAP_CONTROL, 2) & MSIX_CONTROL_ENABLE) !== 0;
+    return this.msixCap !== 0 && (configRead(this.io, this.probe.slot, this.msixCap + MSIX_CAP_CONTROL, 2, this.via) & MSIX_CONTROL_ENABLE) !== 0;
   }
 
   /** Sets or clears bus mastering (clearing it stops the device: QEMU clears DRIVER_OK). */
   setBusMaster(on: boolean): void {
-    const c = configRead(this.io, this.probe.slot, PCI_COMMAND, 2);
-    configWrite(this.io, this.probe.slot, PCI_COMMAND, 2, on ? c | PCI_COMMAND_MASTER : c & ~PCI_COMMAND_MASTER);
+    const c = configRead(this.io, this.probe.slot, PCI_COMMAND, 2, this.via);
+    configWrite(this.io, this.probe.slot, PCI_COMMAND, 2, on ? c | PCI_COMMAND_MASTER : c & ~PCI_COMMAND_MASTER, this.via);
   }
 }

@@ -96,6 +96,11 @@ export class BlkIothread {
     return (await this.call({ op: 'trace' })) as TraceRecord[];
   }
 
+  /** CPU time the thread has used, in ns (Linux), or undefined. */
+  async cpuTimeNs(): Promise<number | undefined> {
+    return ((await this.call({ op: 'cpu' })) as number | null) ?? undefined;
+  }
+
   /** Stops and joins the thread; its teardown drains and frees the dataplanes. */
   async stop(): Promise<void> {
     await this.iothread.stop();

@@ -8,6 +8,7 @@
  */
 import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import type { AioContext, AioTracePoint, BottomHalf } from '@vmloop/aio';
+import { threadCpuTimeNs } from '@vmloop/atomics';
 import { BlkHost, type BlkDataplaneSpec, type BlkHostOptions } from './blk-host.js';
 import type { BlkTracePoint } from './blk-dataplane.js';
 import type { DeviceStartConfig } from '../../pci/virtio-device.js';
@@ -23,7 +24,8 @@ export type BlkCommand =
   | { readonly id: number; readonly op: 'stop'; readonly dp: number }
   | { readonly id: number; readonly op: 'notify'; readonly dp: number; readonly local: number }
   | { readonly id: number; readonly op: 'stats'; readonly dp: number }
-  | { readonly id: number; readonly op: 'trace' };
+  | { readonly id: number; readonly op: 'trace' }
+  | { readonly id: number; readonly op: 'cpu' };
 
 /** @internal IOThread → owner. */
 export type BlkReply = { readonly id: number; readonly ok: true; readonly value: unknown } | { readonly id: number; readonly ok: false; readonly error: { name: string; message: string; code?: string } };
@@ -72,6 +74,9 @@ function serve(ctx: AioContext, port: MessagePort, m: BlkCommand): void {
       return;
     case 'trace':
       reply(trace?.splice(0) ?? []);
+      return;
+    case 'cpu':
+      reply(threadCpuTimeNs() ?? null);
       return;
   }
 }

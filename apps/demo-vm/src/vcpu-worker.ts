@@ -1,0 +1,299 @@
+/**
+ * A vCPU worker (QEMU's vCPU thread, kvm_vcpu_thread_fn): its interrupt
+ * controller (a NotifierSet with one notifier per vector: irqfd), HLT with
+ * halt polling, the guest timer, run control, and the guest kernel it runs.
+ *
+ * Start-up: the worker makes its interrupt controller and posts the vector
+ * notifiers' handles (the machine needs them to build MSI routes), then
+ * waits for the `start` message with the address space; from then on its
+ * event loop is blocked by the guest, and everything reaches it through
+ * shared memory and its kick notifier.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { type Int32Cell, threadCpuTimeNs } from '@vmloop/atomics';
+import { type EventNotifier, type EventNotifierHandle, NotifierSet } from '@vmloop/event-notifier';
+import { Clocks, type ClocksHandle } from '@vmloop/timers';
+import { type AddressSpaceHandle, type AddressSpaceStats, GuestMemory, type GuestMemoryHandle, VcpuAddressSpace } from '@vmloop/virtio';
+import type { GuestIo } from '@vmloop/virtio/testing';
+import type { ControlRequest, Cpu } from './guest/cpu.js';
+import { GuestKernel, GuestPersistent, type GuestConfig } from './guest/kernel.js';
+import { PAUSE, QUIT, REBOOT, RUN, VcpuControl } from './layout.js';
+
+/** Interrupt vectors per vCPU. */
+export const VECTORS = 64;
+
+export interface VcpuData {
+  readonly index: number;
+  readonly vcpus: number;
+  readonly control: { readonly buffer: SharedArrayBuffer; readonly byteOffset: number };
+  readonly memory: GuestMemoryHandle;
+  readonly clocks: ClocksHandle;
+  readonly guest: GuestConfig;
+  readonly haltPollNs: number;
+  readonly trace: boolean;
+  readonly journal: boolean;
+}
+
+/** vCPU → main. */
+export type VcpuMessage =
+  | { readonly type: 'ready'; readonly vectors: readonly EventNotifierHandle[]; readonly kick: EventNotifierHandle }
+  | { readonly type: 'journal'; readonly text: string }
+  | { readonly type: 'report'; readonly report: VcpuReport };
+
+/** What a vCPU reports when it stops. */
+export interface VcpuReport {
+  readonly index: number;
+  readonly exit: string;
+  readonly totals: GuestPersistent['totals'];
+  readonly latency: Float64Array;
+  readonly latencyMax: number;
+  readonly failure: string | undefined;
+  readonly exits: number;
+  readonly exitSleeps: number;
+  readonly ioeventfdWrites: number;
+  readonly haltSleeps: number;
+  readonly haltPolls: number;
+  readonly cpuNs: number | undefined;
+  readonly trace: readonly TraceEvent[];
+}
+
+/** A Chrome Trace Event, as the vCPU records it (ts in µs since the epoch). */
+export interface TraceEvent {
+  readonly name: string;
+  readonly ph: 'B' | 'E' | 'i' | 'X';
+  readonly ts: number;
+  readonly dur?: number;
+  readonly args?: Record<string, number | string>;
+}
+
+const TRACE_LIMIT = 200_000;
+const originUs = performance.timeOrigin * 1e3;
+
+class VcpuRuntime implements Cpu {
+  readonly index: number;
+  readonly vcpus: number;
+  readonly memory: GuestMemory;
+  io!: GuestIo;
+  private space!: VcpuAddressSpace;
+  private readonly clocks: Clocks;
+  private readonly set: NotifierSet;
+  private readonly vectors: EventNotifier[];
+  private readonly kick: EventNotifier;
+  private readonly request: Int32Cell;
+  private readonly ack: Int32Cell;
+  private readonly slotToVector = new Map<number, number>();
+  private readonly events: TraceEvent[] | undefined;
+  haltSleeps = 0;
+  haltPolls = 0;
+
+  constructor(private readonly d: VcpuData) {
+    this.index = d.index;
+    this.vcpus = d.vcpus;
+    this.memory = GuestMemory.open(d.memory);
+    this.clocks = Clocks.open(d.clocks);
+    const ctl = VcpuControl.open(d.control);
+    this.request = ctl.request;
+    this.ack = ctl.ack;
+    this.set = NotifierSet.create({ capacity: VECTORS + 8 });
+    this.vectors = Array.from({ length: VECTORS }, (_, v) => {
+      const n = this.set.createNotifier();
+      this.set.add(n);
+      this.slotToVector.set(n.slot, v);
+      return n;
+    });
+    this.kick = this.set.createNotifier();
+    this.set.add(this.kick);
+    this.events = d.trace ? [] : undefined;
+  }
+
+  get handles(): { vectors: EventNotifierHandle[]; kick: EventNotifierHandle } {
+    return { vectors: this.vectors.map((n) => n.handle), kick: this.kick.handle };
+  }
+
+  attach(space: AddressSpaceHandle): void {
+    this.space = VcpuAddressSpace.open(space, this.index);
+    this.io = this.events === undefined ? this.space : tracedIo(this.space, (e) => this.push(e));
+  }
+
+  get spaceStats(): AddressSpaceStats {
+    return this.space.stats;
+  }
+
+  now(): number {
+    return performance.now() * 1e6;
+  }
+
+  virtualNow(): number {
+    return this.clocks.now('virtual');
+  }
+
+  /** Ready notifiers → vector bitmask (clearing them: edge delivery to the guest). */
+  private take(ready: readonly EventNotifier[]): bigint {
+    let mask = 0n;
+    for (const n of ready) {
+      if (!n.testAndClear()) continue;
+      const v = this.slotToVector.get(n.slot);
+      if (v !== undefined) mask |= 1n << BigInt(v);
+    }
+    return mask;
+  }
+
+  pendingVectors(): bigint {
+    return this.take(this.set.poll());
+  }
+
+  halt(deadlineNs: number): bigint {
+    this.trace('hlt', 'B');
+    try {
+      const seq0 = this.set.sequence;
+      // Halt polling (KVM halt_poll_ns): an interrupt that comes within the
+      // window costs no sleep and no futex wake.
+      if (this.d.haltPollNs > 0) {
+        const until = performance.now() + this.d.haltPollNs / 1e6;
+        while (this.set.sequence === seq0 && performance.now() < until) {
+          /* poll the doorbell: one load */
+        }
+        if (this.set.sequence !== seq0) {
+          this.haltPolls++;
+          return this.take(this.set.poll());
+        }
+      }
+      if (this.request.load() !== RUN) return 0n;
+      // One atomic step: NotifierSet.wait reads its doorbell before it scans
+      // for ready vectors and sleeps on the value it read, so an interrupt
+      // that lands after the scan ends the sleep; the guest timer is the
+      // sleep's own timeout, computed before it, so it cannot be missed in
+      // between either (seed 002's dynticks race).
+      const timeoutMs = Math.max(0, (deadlineNs - this.virtualNow()) / 1e6);
+      if (timeoutMs === 0) return 0n;
+      this.haltSleeps++;
+      return this.take(this.set.wait(Math.min(timeoutMs, 1000), { spins: 0 }));
+    } finally {
+      this.trace('hlt', 'E');
+    }
+  }
+
+  checkControl(): ControlRequest {
+    const r = this.request.load();
+    if (r === RUN) return 'continue';
+    if (r === QUIT) return 'quit';
+    if (r === REBOOT) return 'reboot';
+    // PAUSE: acknowledge, then park until the monitor says otherwise.
+    this.trace('paused', 'B');
+    this.acknowledge(PAUSE);
+    let now = this.request.load();
+    while (now === PAUSE) {
+      this.request.wait(PAUSE, 1000);
+      now = this.request.load();
+    }
+    this.trace('paused', 'E');
+    this.acknowledge(RUN);
+    return now === RUN ? 'continue' : now === QUIT ? 'quit' : 'reboot';
+  }
+
+  /** (R3) in layout.ts. */
+  acknowledge(state: number): void {
+    this.ack.store(state);
+    this.ack.notify();
+  }
+
+  /** After a reboot was acknowledged: wait for RUN (or QUIT). */
+  parkUntilRun(): boolean {
+    let r = this.request.load();
+    while (r === REBOOT) {
+      this.request.wait(REBOOT, 1000);
+      r = this.request.load();
+    }
+    this.acknowledge(RUN);
+    return r !== QUIT;
+  }
+
+  trace(name: string, ph: 'B' | 'E' | 'i', args?: Record<string, number | string>): void {
+    if (this.events === undefined) return;
+    this.push(args === undefined ? { name, ph, ts: originUs + performance.now() * 1e3 } : { name, ph, ts: originUs + performance.now() * 1e3, args });
+  }
+
+  private push(e: TraceEvent): void {
+    if (this.events !== undefined && this.events.length < TRACE_LIMIT) this.events.push(e);
+  }
+
+  get traceEvents(): readonly TraceEvent[] {
+    return this.events ?? [];
+  }
+}
+
+/** GuestIo that records every exit as a complete ('X') event. */
+function tracedIo(io: VcpuAddressSpace, push: (e: TraceEvent) => void): GuestIo {
+  const span = <T>(name: string, addr: number, f: () => T): T => {
+    const t0 = performance.now();
+    const before = io.stats.exits;
+    const r = f();
+    const exited = io.stats.exits !== before;
+    push({ name: exited ? `exit:${name}` : `ioeventfd:${name}`, ph: 'X', ts: originUs + t0 * 1e3, dur: (performance.now() - t0) * 1e3, args: { addr: `0x${addr.toString(16)}` } });
+    return r;
+  };
+  return {
+    mmioRead: (a, s) => span('mmio-read', a, () => io.mmioRead(a, s)),
+    mmioWrite: (a, s, v) => span('mmio-write', a, () => io.mmioWrite(a, s, v)),
+    pioRead: (a, s) => span('pio-read', a, () => io.pioRead(a, s)),
+    pioWrite: (a, s, v) => span('pio-write', a, () => io.pioWrite(a, s, v)),
+  };
+}
+
+function main(): void {
+  const port = parentPort!;
+  const d = workerData as VcpuData;
+  const cpu = new VcpuRuntime(d);
+  port.postMessage({ type: 'ready', ...cpu.handles } satisfies VcpuMessage);
+  port.once('message', (m: { space: AddressSpaceHandle }) => {
+    cpu.attach(m.space);
+    const persistent = new GuestPersistent();
+    // --journal: acknowledged writes and completed FLUSHes, posted in batches
+    // (the main thread appends them to the file as they arrive).
+    let journal = '';
+    const postJournal = (): void => {
+      if (journal.length === 0) return;
+      port.postMessage({ type: 'journal', text: journal } satisfies VcpuMessage);
+      journal = '';
+    };
+    if (d.journal) {
+      persistent.journal = (line) => {
+        journal += line;
+        if (journal.length > 4096 || line.charCodeAt(0) === 70 /* F */) postJournal();
+      };
+    }
+    let exit = 'quit';
+    for (;;) {
+      const kernel = new GuestKernel(cpu, d.guest, persistent);
+      exit = kernel.run();
+      if (exit !== 'reboot') {
+        kernel.exitCode(exit === 'shutdown' ? 0 : exit === 'failed' ? 2 : 1);
+        break;
+      }
+      persistent.totals.reboots++;
+      cpu.acknowledge(REBOOT);
+      if (!cpu.parkUntilRun()) break;
+    }
+    postJournal();
+    const st = cpu.spaceStats;
+    const report: VcpuReport = {
+      index: d.index,
+      exit,
+      totals: persistent.totals,
+      latency: persistent.latency.counts,
+      latencyMax: persistent.latency.max,
+      failure: persistent.verifyFailure,
+      exits: st.exits,
+      exitSleeps: st.exitSleeps,
+      ioeventfdWrites: st.ioeventfdWrites,
+      haltSleeps: cpu.haltSleeps,
+      haltPolls: cpu.haltPolls,
+      cpuNs: threadCpuTimeNs(),
+      trace: cpu.traceEvents,
+    };
+    port.postMessage({ type: 'report', report } satisfies VcpuMessage);
+    cpu.acknowledge(QUIT);
+  });
+}
+
+main();
