@@ -276,11 +276,12 @@ export class Machine {
     if (this.resetting !== undefined) await this.resetting;
     if (this.state === 'paused') await this.cont();
     this.traceMain('shutdown-request', { reason });
+    // QEMU emits SHUTDOWN when it acts on the request, before the machine is torn down.
+    this.emit({ event: 'SHUTDOWN', reason });
     this.memory.store32(INFO_SHUTDOWN, 1);
     for (const v of this.vcpus) v.resume().catch(() => {});
     const reports = await Promise.all(this.vcpus.map((v) => v.finished()));
     this.state = 'shutdown';
-    this.emit({ event: 'SHUTDOWN', reason });
     return reports;
   }
 

@@ -104,7 +104,8 @@ export class QmpServer {
   private readonly clients = new Set<Client>();
 
   private constructor(private readonly o: QmpOptions) {
-    this.server = createServer((s) => this.accept(s));
+    // Half-open: a client that closed its side (socat at end of input) still gets replies and events.
+    this.server = createServer({ allowHalfOpen: true }, (s) => this.accept(s));
     o.machine.on((e) => this.broadcast(e));
   }
 
@@ -130,6 +131,10 @@ export class QmpServer {
       const { values, rest } = splitJson(c.buf);
       c.buf = rest;
       for (const v of values) void this.handle(c, v);
+    });
+    socket.on('end', () => {
+      // The client is done sending; finish what it asked, then close our side.
+      setTimeout(() => socket.end(), 10_000).unref();
     });
     socket.on('close', () => this.clients.delete(c));
     socket.on('error', () => this.clients.delete(c));

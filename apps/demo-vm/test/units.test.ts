@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { checkBlock, stampBlock } from '../src/guest/verify.js';
+import { Histogram } from '../src/histogram.js';
+import { parseOptions, parseSize } from '../src/options.js';
+
+describe('demo-vm / verify stamps', () => {
+  it('a stamped block checks; any changed word, a wrong LBA or an older write is named', () => {
+    const v = new Uint32Array(1024);
+    stampBlock(v, 1, 800, 42);
+    expect(checkBlock(v, 1, 800, 42, undefined, true)).toEqual({ ok: true, seq: 42 });
+    expect(checkBlock(v, 1, 808, 42, undefined, true)).toMatchObject({ ok: false, why: expect.stringMatching(/bad sector header/) });
+    expect(checkBlock(v, 1, 800, 43, undefined, true)).toMatchObject({ ok: false, why: expect.stringMatching(/expected write #43, found #42/) });
+    expect(checkBlock(v, 1, 800, 43, [42], true)).toEqual({ ok: true, seq: 42 }); // in flight at a reset: either version
+    v[700] = (v[700]! ^ 1) >>> 0;
+    expect(checkBlock(v, 1, 800, 42, undefined, true)).toMatchObject({ ok: false, why: expect.stringMatching(/data corrupted/) });
+    const zero = new Uint32Array(1024);
+    expect(checkBlock(zero, 0, 0, 0, undefined, true)).toEqual({ ok: true, seq: 0 });
+    zero[5] = 1;
+    expect(checkBlock(zero, 0, 0, 0, undefined, true)).toMatchObject({ ok: false });
+  });
+});
+
+describe('demo-vm / histogram', () => {
+  it('quantiles are within a bucket (≤ 6.25%) of the true value and merge across threads', () => {
+    const a = new Histogram();
+    const b = new Histogram();
+    for (let i = 1; i <= 10_000; i++) (i % 2 === 0 ? a : b).record(i * 1000);
+    a.merge(b);
+    expect(a.count).toBe(10_000);
+    for (const [q, want] of [[0.5, 5e6], [0.99, 9.9e6], [0.999, 9.99e6]] as const) {
+      expect(Math.abs(a.quantile(q) - want) / want).toBeLessThan(0.07);
+    }
+  });
+});
+
+describe('demo-vm / options', () => {
+  it('sizes, defaults and refusals', () => {
+    expect(parseSize('4k')).toBe(4096);
+    expect(parseSize('1m')).toBe(1 << 20);
+    expect(() => parseSize('1000')).toThrow(/multiple of 512/);
+    const o = parseOptions([]);
+    expect(o).toMatchObject({ vcpus: 2, disks: 2, iothreads: 2, rw: 'randrw', bs: 4096, qd: 32, ioeventfd: true, pollMaxNs: 32768 });
+    expect(() => parseOptions(['--queue-size', '100'])).toThrow(/power of two/);
+    expect(() => parseOptions(['--readonly', '--rw', 'randwrite'])).toThrow(/read workload/);
+    expect(() => parseOptions(['--memory', '16', '--bs', '1m', '--qd', '64'])).toThrow(/too small/);
+  });
+});
