@@ -97,7 +97,7 @@ export function buildCommand(): Command {
     .addOption(new Option('--watchdog <s>', 'fail (status 3) if no request completes for this long while running').default(10).argParser(int('--watchdog', 1, 3600)))
     .addOption(new Option('--inject-fault-after <n>', 'the guest corrupts its first ring after n requests, to show NEEDS_RESET and recovery (0: never)').default(0).argParser(int('--inject-fault-after', 0, 1e9)))
     .addOption(new Option('--seed <n>', 'seed of the workload\'s random offsets').default(1).argParser(int('--seed', 0, 2 ** 31 - 1)))
-    .addOption(new Option('--journal <file>', 'append every acknowledged write and completed FLUSH to this file (for crash-consistency checks)'))
+    .addOption(new Option('--journal <file>', 'append "W disk block seq" for every acknowledged write, "S disk seq" when a FLUSH is sent and "F disk seq" when it completes (for crash-consistency checks)'))
     .showHelpAfterError()
     .exitOverride();
   return c;

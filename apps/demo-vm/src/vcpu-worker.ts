@@ -259,7 +259,8 @@ function main(): void {
     if (d.journal) {
       persistent.journal = (line) => {
         journal += line;
-        if (journal.length > 4096 || line.charCodeAt(0) === 70 /* F */) postJournal();
+        // FLUSH lines go out at once; acknowledged writes in batches.
+        if (journal.length > 4096 || line.charCodeAt(0) !== 87 /* W */) postJournal();
       };
     }
     let exit = 'quit';

@@ -384,6 +384,8 @@ export class GuestKernel {
     if (s.pending[token] !== undefined) return false;
     if (!s.disk.blk.submit(s.q, { type: blkRegs.VIRTIO_BLK_T_FLUSH, sector: 0, data: [], token })) return false;
     s.pending[token] = { op: OP_FLUSH, block: -1, seq: this.p.seq, start: this.cpu.now() };
+    // Journal: the writes acknowledged before this line are the ones this FLUSH makes durable.
+    this.p.journal?.(`S ${s.disk.index} ${this.p.seq}\n`);
     s.flushInFlight = true;
     s.writesSinceFlush = 0;
     s.inFlight++;
