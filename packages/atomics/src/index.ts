@@ -9,9 +9,12 @@ export {
   type SpinWaitOptions,
   type WaitAsyncOptions,
   type WaitResult,
-} from './futex.js';
-export { BigInt64Cell, BigInt64CellArray, Int32Cell, Int32CellArray } from './cell.js';
-export { SharedWords } from './shared-words.js';
+} from '#futex';
+// `#cell`, `#futex` and `#shared-words` are ./cell.js, ./futex.js and
+// ./shared-words.js, or their instrumented twins in ./explore/ when Node runs
+// with --conditions=vmloop-explore (package.json "imports"; see testing.ts).
+export { BigInt64Cell, BigInt64CellArray, Int32Cell, Int32CellArray } from '#cell';
+export { SharedWords } from '#shared-words';
 export {
   CACHE_LINE,
   Layout,

@@ -21,7 +21,8 @@
  * size or to `align` (a power of two, e.g. {@link CACHE_LINE} to keep two
  * hot words off the same cache line). `describe()` prints the byte map.
  */
-import { BigInt64Cell, BigInt64CellArray, Int32Cell, Int32CellArray } from './cell.js';
+// ./cell.js, or the instrumented cells under --conditions=vmloop-explore (testing.ts).
+import { BigInt64Cell, BigInt64CellArray, Int32Cell, Int32CellArray } from '#cell';
 import { AtomicsError, checkInt } from './errors.js';
 
 /** Bytes in a cache line on the machines vmloop targets (x86-64, arm64). */
