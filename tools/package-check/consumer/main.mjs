@@ -33,3 +33,16 @@ const info = await io.query();
 io.context.notify();
 const final = await io.stop();
 console.log(`consumer: IOThread ${info.name} (thread ${info.threadId}, poll-max-ns ${info.poll.maxNs}) ran ${final.polls} polls and stopped`);
+
+// @vmloop/atomics/testing: the normal build here, the instrumented one in a
+// worker started with the condition (its dist/explore files ship in the tarball).
+const testing = await import('@vmloop/atomics/testing');
+if (testing.isInstrumented()) throw new Error('@vmloop/atomics: the instrumented build loaded without --conditions=vmloop-explore');
+const instrumented = await new Promise((resolve, reject) => {
+  const src = "import('@vmloop/atomics/testing').then((t) => require('node:worker_threads').parentPort.postMessage(t.isInstrumented()))";
+  const w = new Worker(src, { eval: true, execArgv: [`--conditions=${testing.EXPLORE_CONDITION}`] });
+  w.once('message', resolve);
+  w.once('error', reject);
+});
+if (instrumented !== true) throw new Error('@vmloop/atomics: --conditions=vmloop-explore did not load the instrumented build');
+console.log('consumer: @vmloop/atomics/testing: normal build by default, instrumented under --conditions=vmloop-explore');
