@@ -3,7 +3,8 @@
 /**
  * Prints one line per package and the plain closing line
  * "tests: N passed, N failed, N skipped" from the vitest JSON reports that
- * `npm test` wrote to <package>/build/test-results.json. Exits 1 if a
+ * `npm test` wrote to <package>/build/test-results.json (packages, apps, and
+ * the tools that have tests: tools/explore). Exits 1 if a
  * package has no report or any test failed, or if no test ran at all.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -15,7 +16,7 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 let missing = 0;
-for (const group of ['packages', 'apps']) {
+for (const group of ['packages', 'apps', 'tools']) {
   if (!existsSync(join(root, group))) continue;
   for (const d of readdirSync(join(root, group)).sort()) {
     const dir = join(root, group, d);
