@@ -20,6 +20,7 @@ for (const group of ['packages', 'apps', 'tools']) {
   if (!existsSync(join(root, group))) continue;
   for (const d of readdirSync(join(root, group)).sort()) {
     const dir = join(root, group, d);
+    if (!existsSync(join(dir, 'package.json'))) continue; // tools/package-check: scripts, not a workspace
     const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
     if (!pkg.scripts?.test) continue;
     const file = join(dir, 'build', 'test-results.json');
