@@ -9,7 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { type ExploreReport, asExpected, explore, listHarnesses } from '@vmloop/explore';
 
 const all = await listHarnesses();
-const WATCHDOG_MS = 150_000;
+/** Each exploration's own watchdog, and the test's timeout just above it (bh-schedule takes ~30 s; a loaded machine doubles that). */
+const WATCHDOG_MS = 240_000;
+const TIMEOUT_MS = WATCHDOG_MS + 10_000;
 
 function summary(r: ExploreReport): string {
   return `${r.harness}: ${r.schedules} schedules, bound ${r.bound}, ${r.exhaustive ? 'exhaustive' : r.stoppedBy}, max ${r.maxSteps} steps, ${(r.elapsedMs / 1000).toFixed(1)} s`;
@@ -23,7 +25,7 @@ describe('explore / harnesses (bound 2)', () => {
       if (r.failure !== undefined) throw new Error(`${harness.name}: ${r.failure.kind}\n${r.failure.error}\n${r.failure.threads}\n${r.failure.trace}\nreplay: ${r.failure.replay}`);
       expect(r.exhaustive).toBe(true);
       expect(r.schedules).toBeGreaterThan(1);
-    });
+    }, TIMEOUT_MS);
   }
 
   for (const { harness } of all.filter((h) => h.harness.expect === 'fail')) {
@@ -37,7 +39,7 @@ describe('explore / harnesses (bound 2)', () => {
       expect(again.schedules).toBe(1);
       expect(again.failure?.kind).toBe(f.kind);
       expect(again.failure?.trace).toBe(f.trace);
-    });
+    }, TIMEOUT_MS);
   }
 });
 
@@ -50,11 +52,11 @@ describe('explore / seed 001', () => {
     expect(f!.threads).toMatch(/home +blocked in a futex wait on event-notifier\.arena\[2\]\.header\[0\]\.doorbell/);
     // The second scheduler pushed its BH and read notifyMe = 0, so it skipped the notifier.
     expect(f!.trace).toMatch(/remote-\d +compareExchange +aio\.context\[4\]\.bhHead[^\n]*\n[^\n]*notified +:= 1\n[^\n]*notifyMe += 0/);
-  });
+  }, TIMEOUT_MS);
 
   it('the correct aio_notify passes the same scenario', async () => {
     const r = await explore({ harness: 'aio-notify', watchdogMs: WATCHDOG_MS });
     expect(r.failure).toBeUndefined();
     expect(r.exhaustive).toBe(true);
-  });
+  }, TIMEOUT_MS);
 });
