@@ -23,8 +23,11 @@
  * the wait sees that set. Otherwise (U2) < (U3) < (E1) < (E2), so the vCPU
  * reads the new generation, reloads, sees FREE and takes a synchronous exit
  * instead. Either way no kick is lost (QEMU's "deassign: unbind first, then
- * test-and-clear and handle"). The Promela model verification/models/
- * ioeventfd-deassign.pml checks this protocol and its planted mutants.
+ * test-and-clear and handle"). The same wait is the grace period before an
+ * unbound row is handed out again (KVM frees after synchronize_srcu): a
+ * vCPU inside a reload may still be reading its old contents. The Promela
+ * model verification/models/ioeventfd-deassign.pml checks this protocol
+ * and its planted mutants; test/ioeventfd.test.ts races it on real threads.
  */
 import type { Int32Cell, Int32CellArray } from '@vmloop/atomics';
 import { EventNotifier, type EventNotifierHandle } from '@vmloop/event-notifier';
@@ -90,6 +93,15 @@ export interface IoEventFdTableOptions {
  */
 export class IoEventFdTable {
   private readonly free: number[] = [];
+  /**
+   * Rows unbound since the last quiesce began. They return to `free` only
+   * when a quiesce has waited out every vCPU that might still be reading
+   * them (KVM frees an unregistered ioeventfd's bus only after
+   * synchronize_srcu): a vCPU reloading its cache loads a row's state,
+   * then its fields, so a row reused at once could show it the old state
+   * with the new fields — the new doorbell bound to the old notifier.
+   */
+  private retired: number[] = [];
   private readonly entries: Int32CellArray;
   private readonly generation: Int32Cell;
   private readonly dispatch: Int32CellArray;
@@ -198,6 +210,7 @@ export class IoEventFdTable {
   /**
    * Unbinds a registration (U1, U2). vCPUs may still be setting its
    * notifier until {@link quiesce} resolves; only then test-and-clear it.
+   * Its row is assigned again only after that quiesce.
    */
   unbind(id: number): void {
     if (!Number.isInteger(id) || id < 0 || id >= this.options.entries) throw new VirtioError('ERR_INVALID_ARGUMENT', `no registration ${String(id)}`);
@@ -205,18 +218,20 @@ export class IoEventFdTable {
     if (this.entries.load(b + IOEVENTFD_STATE) !== IOEVENTFD_ASSIGNED) throw new VirtioError('ERR_INVALID_STATE', `registration ${id} is not assigned`);
     this.entries.store(b + IOEVENTFD_STATE, IOEVENTFD_FREE);
     this.generation.add(1);
-    this.free.push(id);
+    this.retired.push(id); // reusable after the next quiesce
     this.counts.unbound++;
   }
 
   /**
    * (U3) Resolves once no vCPU is still inside a dispatch that began before
-   * this call — after it, no unbound registration's notifier can be set.
+   * this call — after it, no unbound registration's notifier can be set,
+   * and the rows unbound before it can be assigned again.
    * Spins briefly, then yields to the event loop while a vCPU is inside
    * (a dispatch is a few loads and one notifier set, unless the OS
    * preempted that thread).
    */
   async quiesce(): Promise<void> {
+    const retired = this.takeRetired();
     const d = this.dispatch;
     for (let v = 0; v < this.options.vcpus; v++) {
       const s = d.load(v);
@@ -226,10 +241,12 @@ export class IoEventFdTable {
         if (i >= 1000) await new Promise<void>((r) => setImmediate(r));
       }
     }
+    for (const id of retired) this.free.push(id);
   }
 
   /** The synchronous form of {@link quiesce}, for owners that may block (workers). @thread worker */
   quiesceSync(): void {
+    const retired = this.takeRetired();
     const d = this.dispatch;
     for (let v = 0; v < this.options.vcpus; v++) {
       const s = d.load(v);
@@ -239,6 +256,14 @@ export class IoEventFdTable {
         /* a dispatch is a handful of loads and one set */
       }
     }
+    for (const id of retired) this.free.push(id);
+  }
+
+  /** The rows unbound so far; this quiesce's wait covers every vCPU that could still read them. */
+  private takeRetired(): number[] {
+    const r = this.retired;
+    this.retired = [];
+    return r;
   }
 }
 

@@ -50,7 +50,10 @@ export interface VirtioDeviceModel {
    * DRIVER_OK: start processing the queues (QEMU set_status with DRIVER_OK,
    * then start_ioeventfd / dataplane start). The transport has already bound
    * the ioeventfds with their notifiers set, so the model's first look at
-   * each queue picks up requests already in the ring.
+   * each queue picks up requests already in the ring. A start that follows
+   * a stop without a {@link reset} (VM resume, DRIVER_OK written again)
+   * continues each queue from the ring indices it stopped at, as QEMU's
+   * VirtQueue keeps last_avail_idx; after a reset the queues begin at 0.
    */
   start(config: DeviceStartConfig): Promise<void> | void;
   /**

@@ -120,6 +120,13 @@ export class BlkDataplane {
   private readonly drainWaiters: (() => void)[] = [];
   private readonly idBytes: Uint8Array;
   private link: TransportLink | undefined;
+  /**
+   * Where each queue stood when the dataplane last stopped (QEMU keeps
+   * last_avail_idx / used_idx in the VirtQueue across a dataplane stop and
+   * start; only a device reset clears them). A stop without a reset (VM
+   * stop, status without DRIVER_OK, bus mastering off) resumes from here.
+   */
+  private readonly saved: ({ nextAvail: number; nextUsed: number } | undefined)[];
   private running = false;
   private inFlight = 0;
   private generation = 0;
@@ -133,6 +140,7 @@ export class BlkDataplane {
     this.polling = new Array<boolean>(n).fill(false);
     this.dirty = new Array<boolean>(n).fill(false);
     this.yielded = new Array<boolean>(n).fill(false);
+    this.saved = new Array<{ nextAvail: number; nextUsed: number } | undefined>(n).fill(undefined);
     this.continueBh = o.ctx.bh(() => this.continueYielded(), { name: 'virtio-blk-continue' });
     this.irqBh = o.ctx.bh(() => this.flushInterrupts(), { name: 'virtio-blk-irq' });
     this.idBytes = encoder.encode(o.disk.serial).subarray(0, VIRTIO_BLK_ID_BYTES);
@@ -150,10 +158,13 @@ export class BlkDataplane {
   /**
    * DRIVER_OK (QEMU virtio_blk_data_plane_start): build the queues from the
    * driver's configuration, attach the notifier handlers, and kick each
-   * queue once to pick up requests already in the ring.
+   * queue once to pick up requests already in the ring. With `resume`
+   * (no device reset since the last stop) each queue continues from the
+   * ring indices it stopped at; otherwise it starts from 0, as after a reset.
    */
-  start(config: DeviceStartConfig): void {
+  start(config: DeviceStartConfig, resume = false): void {
     if (this.running) return;
+    if (!resume) this.saved.fill(undefined);
     const link = TransportLink.open(config.link);
     this.link = link;
     this.generation++;
@@ -172,6 +183,14 @@ export class BlkDataplane {
       vq.usedRing = qc.usedRing;
       vq.ready = true;
       vq.setFeatures(features);
+      // A fresh VirtQueue starts at index 0. After a stop without a reset the
+      // driver's rings have moved on: starting from 0 would pop old entries
+      // again (stale heads: the device broke on them after a VM stop/resume).
+      const at = this.saved[local];
+      if (at !== undefined) {
+        vq.nextAvail = at.nextAvail;
+        vq.nextUsed = at.nextUsed;
+      }
       if (!vq.activate()) return; // broken: onBroken told the transport
       this.vqs[local] = vq;
       this.polling[local] = false;
@@ -225,6 +244,10 @@ export class BlkDataplane {
     this.running = false;
     this.whenDrained(() => {
       this.flushInterrupts();
+      // Everything popped has completed: remember where each ring stands for a resume.
+      this.vqs.forEach((vq, local) => {
+        this.saved[local] = vq === undefined ? undefined : { nextAvail: vq.nextAvail, nextUsed: vq.nextUsed };
+      });
       this.vqs.fill(undefined);
       done();
     });

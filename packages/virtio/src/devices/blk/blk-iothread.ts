@@ -20,7 +20,7 @@ export type TraceRecord = readonly [ts: number, point: string, a: number | strin
 export type BlkCommand =
   | { readonly id: number; readonly op: 'init'; readonly options: Omit<BlkHostOptions, 'tracer'>; readonly trace: boolean }
   | { readonly id: number; readonly op: 'create'; readonly spec: BlkDataplaneSpec }
-  | { readonly id: number; readonly op: 'start'; readonly dp: number; readonly config: DeviceStartConfig }
+  | { readonly id: number; readonly op: 'start'; readonly dp: number; readonly config: DeviceStartConfig; readonly resume: boolean }
   | { readonly id: number; readonly op: 'stop'; readonly dp: number }
   | { readonly id: number; readonly op: 'notify'; readonly dp: number; readonly local: number }
   | { readonly id: number; readonly op: 'stats'; readonly dp: number }
@@ -59,7 +59,7 @@ function serve(ctx: AioContext, port: MessagePort, m: BlkCommand): void {
       return;
     }
     case 'start':
-      host!.get(m.dp).start(m.config);
+      host!.get(m.dp).start(m.config, m.resume);
       reply(null);
       return;
     case 'stop':

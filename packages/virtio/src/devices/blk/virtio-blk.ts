@@ -102,6 +102,8 @@ export class VirtioBlk implements VirtioDeviceModel {
   private readonly byQueue: { endpoint: Endpoint; local: number }[];
   private readonly notifierIndex: (number | undefined)[];
   private readonly owned: EventNotifier[];
+  /** No start since power-on or the last reset: the next start begins the rings at index 0. */
+  private fresh = true;
   private closed = false;
 
   private constructor(
@@ -210,13 +212,18 @@ export class VirtioBlk implements VirtioDeviceModel {
   }
 
   async start(config: DeviceStartConfig): Promise<void> {
+    // A start after a stop without a reset (VM resume, DRIVER_OK again)
+    // continues the queues where they stopped, as QEMU's VirtQueue keeps
+    // last_avail_idx across a dataplane stop/start.
+    const resume = !this.fresh;
+    this.fresh = false;
     await Promise.all(
       this.endpoints.map((e) => {
         if (e.host instanceof LocalBlkHost) {
-          e.host.host.get(e.dp).start(config);
+          e.host.host.get(e.dp).start(config, resume);
           return undefined;
         }
-        return e.host.call({ op: 'start', dp: e.dp, config });
+        return e.host.call({ op: 'start', dp: e.dp, config, resume });
       }),
     );
   }
@@ -238,7 +245,10 @@ export class VirtioBlk implements VirtioDeviceModel {
     this.owned[q]?.set();
   }
 
-  reset(): void {}
+  /** Device reset (after stop): the next start begins every queue at ring index 0. */
+  reset(): void {
+    this.fresh = true;
+  }
 
   /** Counters summed over the device's hosts. */
   async stats(): Promise<VirtioBlkStats> {
