@@ -37,6 +37,16 @@ cases=(
   "pool-completion.pml||ok"
   "pool-completion.pml|-DBUG_NO_RESCHEDULE|bug"
   "pool-completion.pml|-DBUG_SCHEDULE_FIRST|bug"
+  "ioeventfd-deassign.pml||ok"
+  "ioeventfd-deassign.pml|-DBUG_NO_QUIESCE|bug"
+  "ioeventfd-deassign.pml|-DBUG_CLEAR_FIRST|bug"
+  "ioeventfd-deassign.pml|-DBUG_LATE_ENTER|bug"
+  "ioeventfd-deassign.pml|-DBUG_NO_GEN|bug"
+  "ioeventfd-deassign.pml|-DLIVE|ok"
+  "ioeventfd-deassign.pml|-DLIVE -DBUG_NO_QUIESCE|bug"
+  "ioeventfd-deassign.pml|-DLIVE -DBUG_CLEAR_FIRST|bug"
+  "ioeventfd-deassign.pml|-DLIVE -DBUG_LATE_ENTER|bug"
+  "ioeventfd-deassign.pml|-DLIVE -DBUG_NO_GEN|bug"
 )
 
 command -v spin >/dev/null || { echo "spin is not installed (apt-get install -y spin)"; exit 1; }
