@@ -9,7 +9,8 @@ import { type MessagePort, receiveMessageOnPort, workerData } from 'node:worker_
 import { RemoteBottomHalf } from '@vmloop/aio';
 import { type PayloadView, TAG_ERROR, TAG_ERROR_MESSAGE, TAG_MESSAGE, Transfer, decode, encode } from './codec.js';
 import { PoolError, serializeError } from './errors.js';
-import { ACTIVE, CANCELLED, DONE, JOB_NAME_BYTES, QUEUED, metaJob, metaLength, metaTag, packMeta, poolLayout } from './layout.js';
+import { ACTIVE, CANCELLED, JOB_NAME_BYTES, QUEUED, metaJob, metaLength, metaTag, poolLayout } from './layout.js';
+import { WorkerRing } from './worker-ring.js';
 import type { PoolWorkerData, RequestMessage } from './messages.js';
 
 type Job = (arg: unknown, workerData: unknown) => unknown;
@@ -23,6 +24,7 @@ const pv: PayloadView = {
   view: new DataView(mem.payload.buffer, mem.payload.byteOffset, mem.payload.byteLength),
 };
 const completion = RemoteBottomHalf.open(data.completion);
+const ring = new WorkerRing(mem, C, completion);
 const port = data.port;
 const decoder = new TextDecoder();
 
@@ -64,29 +66,9 @@ function takeMailed(): number {
   for (const slot of mailbox.keys()) {
     if (mem.state.compareExchange(slot, QUEUED, ACTIVE) === QUEUED) return slot;
     mailbox.delete(slot); // cancelled meanwhile; the home thread completed it
-    if (mem.state.load(slot) === CANCELLED) complete(slot);
+    if (mem.state.load(slot) === CANCELLED) ring.complete(slot);
   }
   return -1;
-}
-
-/** Takes the next request from the shared ring, or -1 if it is empty. */
-function takeShared(): number {
-  for (;;) {
-    const h = mem.submitHead.load();
-    if (h === mem.submitTail.load()) return -1;
-    const slot = mem.ring.load(h % C);
-    if (mem.submitHead.compareExchange(h, h + 1) !== h) continue; // (W1) another worker took it
-    // (W2) Cancelled while queued: hand the slot back to be freed.
-    if (mem.state.compareExchange(slot, QUEUED, ACTIVE) === QUEUED) return slot;
-    complete(slot);
-  }
-}
-
-/** Puts `slot` on the completion ring and schedules the completion BH (W4). */
-function complete(slot: number): void {
-  const t = mem.doneTail.add(1);
-  mem.doneRing.store(t % C, slot + 1);
-  completion.schedule();
 }
 
 function finish(slot: number, value: unknown, failed: boolean): void {
@@ -104,10 +86,7 @@ function finish(slot: number, value: unknown, failed: boolean): void {
     [tag, len] = encode(value, pv, base, P);
     if (tag === TAG_MESSAGE) port.postMessage({ slot, value });
   }
-  mem.resMeta.store(slot, packMeta(tag, 0, len));
-  // (W3) Write the result before the state; pairs with (C1) in the completion BH.
-  mem.state.store(slot, DONE);
-  complete(slot);
+  ring.publish(slot, tag, len);
 }
 
 async function run(slot: number): Promise<void> {
@@ -182,7 +161,7 @@ async function main(): Promise<void> {
   mem.idle.add(1);
   for (;;) {
     let slot = takeMailed();
-    if (slot < 0) slot = takeShared();
+    if (slot < 0) slot = ring.take();
     if (slot < 0) {
       if (!waitForWork()) break;
       continue;

@@ -14,11 +14,10 @@
  * RemoteBottomHalf `schedule` (the W4 completion schedule) over the pool's
  * real shared memory (thread-pool layout.ts, opened by name).
  *
- * The worker's own loop is a transcription of pool-worker.ts
- * `takeShared()` (W1, W2), `finish()` (result meta, W3 state DONE) and
- * `complete()` (done-ring reservation and entry, W4): pool-worker.ts is a
- * worker entry that runs at import from its workerData, so its functions
- * cannot be called per schedule. No job module is loaded and no worker is
+ * The worker's side is the pool's own WorkerRing (worker-ring.ts, what
+ * pool-worker.ts runs): `take()` (W1, W2), `publish()` (result meta, W3
+ * state DONE, then W4) and `complete()` (done-ring reservation and entry,
+ * W4). Only the job call itself is left out. No job module is loaded and no worker is
  * spawned: the pool is told one worker is idle (`idle = 1`, what a started
  * pool-worker does first), so dispatch does not spawn.
  *
@@ -39,10 +38,10 @@ import { assertThat, defineHarness } from '../harness.js';
 /** The pool's own layout module (not exported by the package; the same module instance it uses). */
 const layoutModule = (await import(new URL('./layout.js', import.meta.resolve('@vmloop/thread-pool')).href)) as {
   poolLayout(shape: { slots: number; payload: number }): Layout<Record<string, never>>;
-  QUEUED: number;
-  ACTIVE: number;
-  DONE: number;
-  packMeta(tag: number, job: number, length: number): number;
+};
+/** The worker's ring operations (worker-ring.ts, what pool-worker.ts runs), from the same package. */
+const ringModule = (await import(new URL('./worker-ring.js', import.meta.resolve('@vmloop/thread-pool')).href)) as {
+  WorkerRing: new (mem: PoolMemory, slots: number, completion: { schedule(): void }) => { take(): number; publish(slot: number, tag: number, length: number): void };
 };
 /** codec.ts TAG_UNDEFINED: the job's result is `undefined` (no payload bytes). */
 const TAG_UNDEFINED = 0;
@@ -104,26 +103,6 @@ function noReschedule(pool: ThreadPool): void {
   };
 }
 
-/** pool-worker.ts takeShared(): the next queued slot from the ring (W1, W2), or -1. */
-function takeShared(mem: PoolMemory): number {
-  const C = SHAPE.slots;
-  for (;;) {
-    const h = mem.submitHead.load();
-    if (h === mem.submitTail.load()) return -1;
-    const slot = mem.ring.load(h % C);
-    if (mem.submitHead.compareExchange(h, h + 1) !== h) continue;
-    if (mem.state.compareExchange(slot, layoutModule.QUEUED, layoutModule.ACTIVE) === layoutModule.QUEUED) return slot;
-    complete(mem, undefined, slot);
-  }
-}
-
-/** pool-worker.ts complete(): reserve a done-ring entry, write it, schedule the completion BH (W4). */
-function complete(mem: PoolMemory, completion: RemoteBottomHalf | undefined, slot: number): void {
-  const t = mem.doneTail.add(1);
-  mem.doneRing.store(t % SHAPE.slots, slot + 1);
-  completion?.schedule();
-}
-
 function harness(name: string, expect: 'pass' | 'fail') {
   return defineHarness<Home, Handles, Worker>({
     name,
@@ -165,16 +144,14 @@ function harness(name: string, expect: 'pass' | 'fail') {
       {
         name: 'pool-worker',
         run({ mem, completion }) {
+          const ring = new ringModule.WorkerRing(mem, SHAPE.slots, completion);
           for (let n = 0; n < 2; n++) {
-            const slot = takeShared(mem);
+            const slot = ring.take();
             if (slot < 0) throw new Error('pool-worker: the ring is empty, expected two requests');
             // pool-worker.ts run() and finish(): the job returns undefined.
             mem.worker.store(slot, 0);
             mem.argMeta.load(slot);
-            mem.resMeta.store(slot, layoutModule.packMeta(TAG_UNDEFINED, 0, 0));
-            // (W3) Write the result before the state; pairs with (C1) in the completion BH.
-            mem.state.store(slot, layoutModule.DONE);
-            complete(mem, completion, slot);
+            ring.publish(slot, TAG_UNDEFINED, 0);
           }
         },
       },

@@ -1,0 +1,49 @@
+/**
+ * A pool worker's side of the request and completion rings (QEMU
+ * worker_thread's queue handling), as a callable object so that model
+ * checkers (tools/explore) run exactly this code. layout.ts names the steps.
+ * @thread worker
+ */
+import { ACTIVE, DONE, type PoolMemory, QUEUED, packMeta } from './layout.js';
+
+/** What a worker schedules when it completes a request (the pool's completion BH). */
+export interface CompletionSignal {
+  schedule(): void;
+}
+
+export class WorkerRing {
+  constructor(
+    private readonly mem: PoolMemory,
+    private readonly slots: number,
+    private readonly completion: CompletionSignal,
+  ) {}
+
+  /** Takes the next request from the shared ring (W1, W2), or -1 if it is empty. */
+  take(): number {
+    const mem = this.mem;
+    for (;;) {
+      const h = mem.submitHead.load();
+      if (h === mem.submitTail.load()) return -1;
+      const slot = mem.ring.load(h % this.slots);
+      if (mem.submitHead.compareExchange(h, h + 1) !== h) continue; // (W1) another worker took it
+      // (W2) Cancelled while queued: hand the slot back to be freed.
+      if (mem.state.compareExchange(slot, QUEUED, ACTIVE) === QUEUED) return slot;
+      this.complete(slot);
+    }
+  }
+
+  /** Puts `slot` on the completion ring and schedules the completion BH (W4). */
+  complete(slot: number): void {
+    const t = this.mem.doneTail.add(1);
+    this.mem.doneRing.store(t % this.slots, slot + 1);
+    this.completion.schedule();
+  }
+
+  /** The result's tag and length (its payload bytes already written), then DONE (W3), then W4. */
+  publish(slot: number, tag: number, length: number): void {
+    this.mem.resMeta.store(slot, packMeta(tag, 0, length));
+    // (W3) Write the result before the state; pairs with (C1) in the completion BH.
+    this.mem.state.store(slot, DONE);
+    this.complete(slot);
+  }
+}
