@@ -112,7 +112,10 @@ function poolFields(key: number) {
     // publishes it (S1) and read by the worker after its CAS to ACTIVE; the
     // result's meta word (tag | length << 12), written by the worker before
     // its DONE store (W3) and read by the home thread after (C1); the id of
-    // the worker running the slot (worker store; read on worker death).
+    // the worker holding the slot: -1 from the home thread before S1, then
+    // the taker's id, stored after W1 and before W2 (so an ACTIVE slot
+    // always names the worker that activated it); read by the home thread
+    // after C1 (whose port a result came on) and when a worker died.
     argMeta: int32Array(slots, { align: CACHE_LINE }),
     resMeta: int32Array(slots),
     worker: int32Array(slots),

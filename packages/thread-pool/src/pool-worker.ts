@@ -24,7 +24,7 @@ const pv: PayloadView = {
   view: new DataView(mem.payload.buffer, mem.payload.byteOffset, mem.payload.byteLength),
 };
 const completion = RemoteBottomHalf.open(data.completion);
-const ring = new WorkerRing(mem, C, completion);
+const ring = new WorkerRing(mem, C, completion, data.id);
 const port = data.port;
 const decoder = new TextDecoder();
 
@@ -64,6 +64,8 @@ function takeMailed(): number {
   mailSeen = mail;
   drainMail();
   for (const slot of mailbox.keys()) {
+    // Ours before it is ACTIVE, as in WorkerRing.take().
+    mem.worker.store(slot, data.id);
     if (mem.state.compareExchange(slot, QUEUED, ACTIVE) === QUEUED) return slot;
     mailbox.delete(slot); // cancelled meanwhile; the home thread completed it
     if (mem.state.load(slot) === CANCELLED) ring.complete(slot);
@@ -90,7 +92,7 @@ function finish(slot: number, value: unknown, failed: boolean): void {
 }
 
 async function run(slot: number): Promise<void> {
-  mem.worker.store(slot, data.id);
+  // mem.worker[slot] is ours already (stored before the slot became ACTIVE).
   let arg: unknown;
   let result: unknown;
   try {

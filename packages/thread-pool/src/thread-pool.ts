@@ -226,6 +226,9 @@ export class ThreadPool {
       return;
     }
     this.counters.fastPath++;
+    // No worker holds the slot yet: the one that takes it stores its id
+    // before W2 (reclaim() relies on it). Before S1, like the argument.
+    mem.worker.store(slot, -1);
     // (S1) The argument and the tags before the state; the ring entry after.
     mem.state.store(slot, QUEUED);
     mem.ring.store(this.submitTail % this.C, slot);
@@ -242,6 +245,7 @@ export class ThreadPool {
     const id = ids[this.rrWorker++ % ids.length]!;
     const rec = this.workers.get(id)!;
     req.mailedTo = id;
+    this.mem.worker.store(req.slot, -1);
     this.mem.state.store(req.slot, QUEUED);
     rec.port.postMessage({ slot: req.slot, value: req.arg }, req.transferList === undefined ? [] : [...req.transferList]);
     this.mem.mail.add(id, 1);
@@ -507,7 +511,11 @@ export class ThreadPool {
           if (this.workers.size === 0) this.spawn();
           this.mail(req);
         }
-      } else if (state === QUEUED && req.mailedTo < 0 && !inRing.has(slot)) {
+      } else if (state === QUEUED && req.mailedTo < 0 && !inRing.has(slot) && mem.worker.load(slot) === id) {
+        // Taken off the ring by the dead worker (W1 and its id store) but
+        // never activated (W2). A slot off the ring whose word is not the
+        // dead worker's belongs to a live worker between W1 and W2: it
+        // activates it in a moment, and putting it back would run it twice.
         mem.ring.store(this.submitTail % this.C, slot);
         this.submitTail++;
         mem.submitTail.store(this.submitTail);

@@ -16,6 +16,12 @@ export class WorkerRing {
     private readonly mem: PoolMemory,
     private readonly slots: number,
     private readonly completion: CompletionSignal,
+    /**
+     * This worker's id, stored in the slot's `worker` word between W1 and
+     * W2 (the pool worker always passes it; a model checker's harness that
+     * never kills a worker may leave it out).
+     */
+    private readonly workerId?: number,
   ) {}
 
   /** Takes the next request from the shared ring (W1, W2), or -1 if it is empty. */
@@ -26,6 +32,11 @@ export class WorkerRing {
       if (h === mem.submitTail.load()) return -1;
       const slot = mem.ring.load(h % this.slots);
       if (mem.submitHead.compareExchange(h, h + 1) !== h) continue; // (W1) another worker took it
+      // Ours from W1 on: say so before W2, so that if a worker dies, the
+      // home thread's reclaim() attributes ACTIVE slots (and ones taken but
+      // not yet activated) to the worker that really holds them, never to
+      // one that ran the slot before (dispatch resets the word to -1).
+      if (this.workerId !== undefined) mem.worker.store(slot, this.workerId);
       // (W2) Cancelled while queued: hand the slot back to be freed.
       if (mem.state.compareExchange(slot, QUEUED, ACTIVE) === QUEUED) return slot;
       this.complete(slot);
