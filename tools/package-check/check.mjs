@@ -9,10 +9,12 @@
  *     CommonJS resolution modes it would otherwise report on do not apply
  *     (see attw() for how the profile is applied);
  *  3. pack-and-consume: the tarballs are installed into a temporary project
- *     outside the repository, which runs consumer/main.mjs — a two-worker
- *     ping-pong and a litmus run whose worker entry ships inside
- *     @vmloop/atomics — from the *installed* packages, proving that worker
- *     entry files resolve in the published form.
+ *     outside the repository, which runs consumer/main.mjs from the
+ *     *installed* packages — a two-worker ping-pong, a litmus run, an
+ *     IOThread, a thread pool, and a guest on a vCPU worker driving
+ *     virtio-blk on an IOThread — proving that every worker entry file
+ *     (litmus, IOThread, pool worker, blk IOThread module, blk jobs)
+ *     resolves in the published form.
  * Every @vmloop/* package in the consumer must resolve to a local tarball
  * (checked in the consumer's package-lock), never to the registry.
  * `npm run check:packages` builds first. Exits non-zero on the first failing

@@ -22,6 +22,7 @@ export interface VmOptions {
   readonly ioeventfd: boolean;
   readonly haltPollNs: number;
   readonly poolMax: number;
+  readonly poolSpins: number;
   readonly rw: RwMode;
   readonly rwmixread: number;
   readonly bs: number;
@@ -83,6 +84,7 @@ export function buildCommand(): Command {
     .addOption(new Option('--ioeventfd <on|off>', 'doorbells set a notifier from the vCPU (on) or take a synchronous exit to the main thread (off)').choices(['on', 'off']).default('on'))
     .addOption(new Option('--halt-poll-ns <ns>', 'a halted vCPU polls for interrupts this long before it sleeps (KVM halt_poll_ns)').default(50000).argParser(int('--halt-poll-ns', 0, 1e9)))
     .addOption(new Option('--pool-max <n>', 'thread-pool workers per iothread (or main loop)').default(1).argParser(int('--pool-max', 1, 64)))
+    .addOption(new Option('--pool-spins <n>', 'loads a thread-pool worker spins for its next request before it sleeps').default(20000).argParser(int('--pool-spins', 0, 1e9)))
     .addOption(new Option('--rw <mode>', 'workload').choices(['randread', 'randwrite', 'randrw', 'seqread', 'seqwrite']).default('randrw'))
     .addOption(new Option('--rwmixread <pct>', 'share of reads in randrw, percent').default(50).argParser(int('--rwmixread', 0, 100)))
     .addOption(new Option('--bs <size>', 'block size (512 … 1m)').default(4096, '4k').argParser(parseSize))
@@ -132,6 +134,7 @@ export function parseOptions(argv: readonly string[]): VmOptions {
     ioeventfd: o.ioeventfd === 'on',
     haltPollNs: o.haltPollNs as number,
     poolMax: o.poolMax as number,
+    poolSpins: o.poolSpins as number,
     rw: o.rw as RwMode,
     rwmixread: o.rwmixread as number,
     bs: o.bs as number,

@@ -46,3 +46,58 @@ const instrumented = await new Promise((resolve, reject) => {
 });
 if (instrumented !== true) throw new Error('@vmloop/atomics: --conditions=vmloop-explore did not load the instrumented build');
 console.log('consumer: @vmloop/atomics/testing: normal build by default, instrumented under --conditions=vmloop-explore');
+
+// @vmloop/thread-pool starts its worker entry from inside the installed package.
+{
+  const { AioContext } = await import('@vmloop/aio');
+  const { ThreadPool } = await import('@vmloop/thread-pool');
+  const ctx = AioContext.create();
+  const att = ctx.attachToNodeLoop();
+  const pool = new ThreadPool(ctx, { jobs: new URL('./jobs.mjs', import.meta.url), max: 2 });
+  const results = await Promise.all(Array.from({ length: 100 }, (_, i) => pool.submit('add1', i)));
+  if (results.some((r, i) => r !== i + 1)) throw new Error(`thread-pool: wrong results ${results.slice(0, 5)}`);
+  await pool.close();
+  att.detach();
+  ctx.destroy();
+  console.log(`consumer: thread-pool ran 100 jobs (fast path ${pool.stats.fastPath}) and closed`);
+}
+
+// @vmloop/virtio: a guest on a vCPU worker drives virtio-blk on an IOThread,
+// whose dataplane, thread-pool job module and IOThread module all load from
+// inside the installed package.
+{
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { AioContext } = await import('@vmloop/aio');
+  const v = await import('@vmloop/virtio');
+  const dir = mkdtempSync(join(tmpdir(), 'vmloop-consumer-'));
+  const image = join(dir, 'disk.img');
+  writeFileSync(image, new Uint8Array(1 << 20));
+  const ctx = AioContext.create();
+  const att = ctx.attachToNodeLoop();
+  const memory = v.GuestMemory.create([{ gpa: 0, size: 16 << 20 }]);
+  const irq = [EventNotifier.create(), EventNotifier.create()];
+  const table = v.IoEventFdTable.create({ entries: 4, vcpus: 1 });
+  const host = await v.BlkIothread.start({ name: 'consumer-blk', memory: memory.handle });
+  const blk = await v.VirtioBlk.create({ path: image, hosts: [host], ioeventfds: table, queueSize: 64 });
+  const device = new v.VirtioPciDevice({ model: blk, routes: { kind: 'vmloop.irq-routes', version: 1, msi: [irq.map((n) => n.handle)] }, ioeventfds: table });
+  const bus = new v.PciBus();
+  bus.plug(1, device);
+  const exits = new v.ExitServer(ctx, (a) => bus.dispatch(a), { vcpus: 1 });
+  const out = await new Promise((resolve, reject) => {
+    const w = new Worker(new URL('./virtio-guest.mjs', import.meta.url), {
+      workerData: { space: { exits: exits.handle, ioeventfds: table.handle }, memory: memory.handle, irq: irq.map((n) => n.handle) },
+    });
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+  if (out.w !== 0 || out.r !== 0 || !out.ok) throw new Error(`virtio-blk: write status ${out.w}, read status ${out.r}, data ${out.ok ? 'ok' : 'wrong'}`);
+  await device.reset();
+  await host.stop();
+  blk.close();
+  exits.close();
+  att.detach();
+  rmSync(dir, { recursive: true, force: true });
+  console.log(`consumer: a guest wrote and read back a block on virtio-blk over an IOThread (ioeventfd ${device.state.ioeventfd === 'disabled' ? 'off' : 'on'})`);
+}
