@@ -1,0 +1,4 @@
+import { vmloopTest } from '@vmloop/test-kit/vitest';
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({ test: vmloopTest });
