@@ -8,7 +8,10 @@
  * home thread runs the BH when it is scheduled (dequeue clears it); the BH
  * drains the ring — an index reserved but not yet written ends the drain,
  * its worker schedules the BH after writing — and, if more completions are
- * pending, reschedules itself *before* the callback. The first callback
+ * pending and it is not scheduled already, reschedules itself *before* the
+ * callback (once per drain: a nested run uses the schedule up, and it is
+ * taken again); at the end of the drain it cancels and looks at the ring
+ * once more (QEMU's "goto restart" after qemu_bh_cancel). The first callback
  * runs a nested poll until the second request completed (QEMU
  * test-thread-pool). The wake-up of a sleeping home thread is modelled as
  * in aio-notify.pml.
@@ -63,18 +66,22 @@ inline drain_inner() {
 }
 
 active proctype home() {
-  bit more;
+  byte runs = 0;        /* entries into the BH, nested ones included */
+  byte armedAt = 255;   /* runs when this drain scheduled the BH; 255: not armed */
   do
   :: handled == 2 -> break
   :: else ->
        wait_for_bh();
        bh = 0;                            /* dequeue: clear SCHEDULED */
+       runs++; armedAt = 255;
        do                                 /* completionBhCallback() */
        :: doneHead < doneTail && ring[doneHead] == 1 ->
-            ring[doneHead] = 0; doneHead++;
-            more = (doneHead != doneTail);
+            ring[doneHead] = 0; doneHead++;      /* takeCompletion() */
+            if :: armedAt != 255 && armedAt != runs -> armedAt = 255   /* a nested run used it */
+               :: else -> skip fi;
 #ifndef BUG_NO_RESCHEDULE
-            if :: more -> bh = 1 :: else -> skip fi;  /* reschedule before the callback */
+            if :: armedAt == 255 && doneHead != doneTail -> bh = 1; armedAt = runs  /* reschedule before the callback */
+               :: else -> skip fi;
 #endif
             handled++;
             if
@@ -84,17 +91,16 @@ active proctype home() {
                  :: handled >= 2 -> break
                  :: else ->
                       wait_for_bh();
-                      bh = 0;
+                      bh = 0; runs++;
                       drain_inner()
                  od
             :: else -> skip
-            fi;
-#ifndef BUG_NO_RESCHEDULE
-            if :: more -> bh = 0 :: else -> skip fi    /* cancel after the callback */
-#else
-            skip
-#endif
-       :: else -> break
+            fi
+       :: else ->
+            if
+            :: armedAt != 255 -> bh = 0; armedAt = 255   /* cancel, then look again */
+            :: else -> break
+            fi
        od
   od
 }

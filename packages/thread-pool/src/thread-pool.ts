@@ -61,6 +61,8 @@ function checkLimit(what: string, v: unknown, min: number, max: number): number 
 }
 
 const entry = new URL('./pool-worker.js', import.meta.url);
+/** takeCompletion: a slot that only had to be freed. */
+const SKIPPED = Symbol('skipped');
 
 /**
  * QEMU's thread pool (util/thread-pool.c) for Node.js: worker threads run
@@ -114,6 +116,8 @@ export class ThreadPool {
   private drainWaiters: (() => void)[] = [];
   /** Workers in a row that died before finishing any request (reset by any completion). */
   private startupDeaths = 0;
+  /** Entries into the completion BH (nested runs included). */
+  private completionRuns = 0;
   private static readonly MAX_STARTUP_DEATHS = 5;
   private readonly counters = { submitted: 0, done: 0, failed: 0, cancelled: 0, spawned: 0, exited: 0, died: 0, fastPath: 0, fallback: 0 };
 
@@ -175,7 +179,7 @@ export class ThreadPool {
     }
     const req = new PoolRequest<T>(this as never, job, this.indexOf(job), value, transferList, cb);
     this.counters.submitted++;
-    if (this.queued() >= this.maxQueue) {
+    if (this.maxQueue !== Number.POSITIVE_INFINITY && this.queued() >= this.maxQueue) {
       if (this.queueFull === 'error') throw new PoolError('ERR_QUEUE_FULL', `${this.queued()} requests are queued (maxQueue ${this.maxQueue})`);
       this.held.push(req as PoolRequest<unknown>);
       this.mem.signalTake.store(1);
@@ -306,58 +310,85 @@ export class ThreadPool {
   // ------------------------------------------------------------ completion
 
   /**
-   * QEMU thread_pool_completion_bh: drain the completion ring; before each
-   * callback, reschedule this BH, so a callback that runs a nested poll
-   * still sees the other completions; cancel it after.
+   * QEMU thread_pool_completion_bh: drain the completion ring and run the
+   * callbacks. Before a callback runs while more completions are pending,
+   * the BH is scheduled, so a callback that runs a nested poll still sees
+   * them ("schedule ourselves in case elem->common.cb() calls aio_poll()").
+   * QEMU schedules and cancels around every callback; here the schedule is
+   * taken once and kept for the rest of the drain (a nested run uses it up,
+   * and it is taken again if needed), then cancelled at the end, followed by
+   * one more look at the ring: a completion that landed after the last look
+   * either is seen then or scheduled the BH after the cancel (QEMU's
+   * "cancel regardless ... because we reenter the completion function
+   * anyway"). A callback that throws leaves the BH scheduled for the rest.
    */
   private completionBhCallback(): void {
+    let armedAt = -1; // completionRuns when this run scheduled the BH, or -1
+    this.completionRuns++;
     for (;;) {
-      const cancelled = this.cancelledQueue.shift();
-      if (cancelled !== undefined) {
-        this.finish(cancelled, new PoolError('ECANCELED', `request for job "${cancelled.job}" was cancelled`), undefined);
+      const next = this.takeCompletion();
+      if (next === undefined) {
+        if (armedAt < 0) break;
+        this.completionBh.cancel();
+        armedAt = -1;
         continue;
       }
-      const h = this.doneHead;
-      if (h === this.mem.doneTail.load()) break;
-      const v = this.mem.doneRing.load(h % this.C);
-      if (v === 0) break; // the worker reserved it but has not written it yet; it schedules us after
-      this.mem.doneRing.store(h % this.C, 0);
-      this.doneHead = h + 1;
-      const slot = v - 1;
-      // (C1) Read state before ret; pairs with (W3) in the worker.
-      const state = this.mem.state.load(slot);
-      const req = this.bySlot[slot];
-      if (state !== DONE || req === undefined || req.completed) {
-        // A cancelled slot handed back by a worker, or one whose request
-        // already completed (its worker died): free it now.
-        this.freeSlot(slot);
-        continue;
+      if (next === SKIPPED) continue;
+      if (armedAt >= 0 && armedAt !== this.completionRuns) armedAt = -1; // a nested run used the schedule
+      if (armedAt < 0 && this.completionPending()) {
+        this.completionBh.schedule();
+        armedAt = this.completionRuns;
       }
-      const meta = this.mem.resMeta.load(slot);
-      const tag = metaTag(meta);
-      let value: unknown;
-      let error: Error | undefined;
-      if (tag === TAG_MESSAGE || tag === TAG_ERROR_MESSAGE) {
-        const m = this.receive(this.mem.worker.load(slot), slot);
-        if (tag === TAG_ERROR_MESSAGE) error = reviveError(m as SerializedError);
-        else value = m;
-      } else if (tag === TAG_ERROR) {
-        error = reviveError(decode(tag, metaLength(meta), this.pv, slot * this.P) as SerializedError);
-      } else {
-        value = decode(tag, metaLength(meta), this.pv, slot * this.P);
-      }
-      this.freeSlot(slot);
-      // Reschedule before the callback if more completions are pending, so
-      // a nested poll in it sees them (a later one schedules us itself).
-      const more = this.cancelledQueue.length > 0 || this.doneHead !== this.mem.doneTail.load();
-      if (more) this.completionBh.schedule();
       try {
-        this.finish(req, error, value);
-      } finally {
-        if (more) this.completionBh.cancel();
+        this.finish(next.req, next.error, next.value);
+      } catch (e) {
+        if (this.completionPending()) this.completionBh.schedule();
+        throw e;
       }
     }
     this.pump();
+  }
+
+  /** Completions (or cancellations) still to run. */
+  private completionPending(): boolean {
+    return this.cancelledQueue.length > 0 || this.doneHead !== this.mem.doneTail.load();
+  }
+
+  /** The next completion to run, SKIPPED for a slot that only had to be freed, or undefined when none is ready. */
+  private takeCompletion(): { req: PoolRequest<unknown>; error: Error | undefined; value: unknown } | typeof SKIPPED | undefined {
+    const cancelled = this.cancelledQueue.shift();
+    if (cancelled !== undefined) return { req: cancelled, error: new PoolError('ECANCELED', `request for job "${cancelled.job}" was cancelled`), value: undefined };
+    const h = this.doneHead;
+    if (h === this.mem.doneTail.load()) return undefined;
+    const v = this.mem.doneRing.load(h % this.C);
+    if (v === 0) return undefined; // the worker reserved it but has not written it yet; it schedules us after
+    this.mem.doneRing.store(h % this.C, 0);
+    this.doneHead = h + 1;
+    const slot = v - 1;
+    // (C1) Read state before ret; pairs with (W3) in the worker.
+    const state = this.mem.state.load(slot);
+    const req = this.bySlot[slot];
+    if (state !== DONE || req === undefined || req.completed) {
+      // A cancelled slot handed back by a worker, or one whose request
+      // already completed (its worker died): free it now.
+      this.freeSlot(slot);
+      return SKIPPED;
+    }
+    const meta = this.mem.resMeta.load(slot);
+    const tag = metaTag(meta);
+    let value: unknown;
+    let error: Error | undefined;
+    if (tag === TAG_MESSAGE || tag === TAG_ERROR_MESSAGE) {
+      const m = this.receive(this.mem.worker.load(slot), slot);
+      if (tag === TAG_ERROR_MESSAGE) error = reviveError(m as SerializedError);
+      else value = m;
+    } else if (tag === TAG_ERROR) {
+      error = reviveError(decode(tag, metaLength(meta), this.pv, slot * this.P) as SerializedError);
+    } else {
+      value = decode(tag, metaLength(meta), this.pv, slot * this.P);
+    }
+    this.freeSlot(slot);
+    return { req, error, value };
   }
 
   /** A result that travelled on worker `id`'s port (posted before the slot became DONE). */
