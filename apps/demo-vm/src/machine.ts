@@ -130,6 +130,7 @@ export class Machine {
       rwmixread: o.rwmixread,
       bs: o.bs,
       qd: o.qd,
+      irqBatch: o.irqBatch === 0 ? Math.max(1, Math.floor(o.qd / 4)) : o.irqBatch,
       queues: o.queues,
       queueSize: o.queueSize,
       verify: o.verify,

@@ -27,6 +27,7 @@ export interface VmOptions {
   readonly rwmixread: number;
   readonly bs: number;
   readonly qd: number;
+  readonly irqBatch: number;
   readonly durationS: number;
   readonly verify: boolean;
   readonly flushEvery: number;
@@ -89,6 +90,7 @@ export function buildCommand(): Command {
     .addOption(new Option('--rwmixread <pct>', 'share of reads in randrw, percent').default(50).argParser(int('--rwmixread', 0, 100)))
     .addOption(new Option('--bs <size>', 'block size (512 … 1m)').default(4096, '4k').argParser(parseSize))
     .addOption(new Option('--qd <n>', 'requests in flight per queue').default(32).argParser(int('--qd', 1, 4096)))
+    .addOption(new Option('--irq-batch <n>', 'a halting guest asks for its interrupt after n completions (EVENT_IDX used_event ahead, Linux virtqueue_enable_cb_delayed); 0: a quarter of --qd; 1: every completion').default(0).argParser(int('--irq-batch', 0, 4096)))
     .addOption(new Option('--duration <s>', 'seconds of workload').default(8).argParser(int('--duration', 1, 86400)))
     .addOption(new Option('--verify', 'stamp each written block with its LBA and a sequence number; check every read; a mismatch ends the run with status 2').default(false))
     .addOption(new Option('--flush-every <n>', 'send a FLUSH after every n writes (0: only at the end)').default(0).argParser(int('--flush-every', 0, 1e9)))
@@ -139,6 +141,7 @@ export function parseOptions(argv: readonly string[]): VmOptions {
     rwmixread: o.rwmixread as number,
     bs: o.bs as number,
     qd: o.qd as number,
+    irqBatch: o.irqBatch as number,
     durationS: o.duration as number,
     verify: o.verify as boolean,
     flushEvery: o.flushEvery as number,

@@ -52,6 +52,8 @@ export interface GuestConfig {
   readonly rwmixread: number;
   readonly bs: number;
   readonly qd: number;
+  /** Completions a halting guest waits for before its interrupt (1: every one). */
+  readonly irqBatch: number;
   readonly queues: number;
   readonly queueSize: number;
   readonly verify: boolean;
@@ -308,9 +310,17 @@ export class GuestKernel {
       }
       if (moved) continue;
       // Nothing moved: ask for interrupts, re-check (a completion may have
-      // raced in before used_event was written), then HLT.
+      // raced in before used_event was written), then HLT. With requests in
+      // flight the interrupt comes after a batch of them completed
+      // (virtqueue_enable_cb_delayed): fewer wake-ups, and the device keeps
+      // the rest of the queue busy meanwhile.
       let raced = false;
-      for (const d of this.disks) for (const q of d.blk.queues) if (q.enableInterrupts()) raced = true;
+      for (const d of this.disks) {
+        for (const s of d.streams) {
+          const batch = Math.max(1, Math.min(s.inFlight, this.cfg.irqBatch));
+          if (d.blk.queues[s.q]!.enableInterruptsDelayed(batch)) raced = true;
+        }
+      }
       if (!raced) {
         this.p.totals.halts++;
         const v = cpu.halt(cpu.virtualNow() + 100e6);

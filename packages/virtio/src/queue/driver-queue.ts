@@ -331,6 +331,26 @@ export class DriverQueue {
     return this.usedSeen !== this.lastUsed;
   }
 
+  /**
+   * Asks for an interrupt only once `count` more used elements have arrived
+   * (Linux virtqueue_enable_cb_delayed, for a guest that wants fewer, larger
+   * batches), then re-checks; true means at least `count` arrived meanwhile
+   * and must be reclaimed before waiting. With EVENT_IDX stores `used_event`
+   * = the next element to reclaim + count − 1; without it there is no way
+   * to delay, and it is {@link enableInterrupts}. `count` must not exceed
+   * the chains in flight, or the interrupt never comes.
+   */
+  enableInterruptsDelayed(count: number): boolean {
+    if (!this.eventIdx || count <= 1) return this.enableInterrupts();
+    if (!(Number.isInteger(count) && count <= this.inFlightCount)) {
+      throw new VirtioError('ERR_INVALID_ARGUMENT', `enableInterruptsDelayed(${String(count)}): count must be an integer ≤ the ${this.inFlightCount} chains in flight`);
+    }
+    this.interruptsOn = true;
+    this.raw.setUsedEvent((this.lastUsed + count - 1) & 0xffff);
+    this.usedSeen = this.raw.usedIdx();
+    return ((this.usedSeen - this.lastUsed) & 0xffff) >= count;
+  }
+
   private alloc(): number {
     const d = this.freeHead;
     this.freeHead = this.freeNext[d]!;
