@@ -38,6 +38,13 @@ export const ACTIVE = 2;
 export const DONE = 3;
 export const CANCELLED = 4;
 
+/** Values of a worker's `retired` word. */
+export const WORKER_STARTED = 0;
+/** Retired on its own (idle timeout or close): not a death. */
+export const WORKER_RETIRED = 1;
+/** Finished a request: if it dies now, its job killed it, not its startup. */
+export const WORKER_PROVEN = 2;
+
 /** Job-name table: entries of JOB_NAME_BYTES UTF-8 bytes. */
 export const MAX_JOBS = 256;
 export const JOB_NAME_BYTES = 64;
@@ -86,9 +93,13 @@ function poolFields(key: number) {
     // the home thread (add 1 after posting, then a workSeq bump); read by the
     // worker, which drains its port with receiveMessageOnPort when it moved.
     mail: int32Array(MAX_WORKERS, { align: CACHE_LINE }),
-    // Per worker: 1 after it retired on its own (idle timeout or close).
-    // Written by the worker (store, before it exits); read by the home thread
-    // in the worker's 'exit' handler: anything else is a death.
+    // Per worker, its life so far (WORKER_STARTED, WORKER_PROVEN, WORKER_RETIRED).
+    // Written by the home thread (STARTED, before the worker exists) and by
+    // the worker (PROVEN once, after its first request; RETIRED before it
+    // exits on its own); read by the home thread in the worker's 'exit'
+    // handler (the thread's exit orders it): anything but RETIRED is a death,
+    // and only a death before PROVEN counts toward "workers keep dying at
+    // startup".
     retired: int32Array(MAX_WORKERS),
     // 1 while back-pressure is on (requests held by maxQueue, or drain()
     // waiters): a worker that takes a request then schedules the completion

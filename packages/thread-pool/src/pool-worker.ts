@@ -9,7 +9,7 @@ import { type MessagePort, receiveMessageOnPort, workerData } from 'node:worker_
 import { RemoteBottomHalf } from '@vmloop/aio';
 import { type PayloadView, TAG_ERROR, TAG_ERROR_MESSAGE, TAG_MESSAGE, Transfer, decode, encode } from './codec.js';
 import { PoolError, serializeError } from './errors.js';
-import { ACTIVE, CANCELLED, JOB_NAME_BYTES, QUEUED, metaJob, metaLength, metaTag, poolLayout } from './layout.js';
+import { ACTIVE, CANCELLED, JOB_NAME_BYTES, QUEUED, WORKER_PROVEN, WORKER_RETIRED, metaJob, metaLength, metaTag, poolLayout } from './layout.js';
 import { WorkerRing } from './worker-ring.js';
 import type { PoolWorkerData, RequestMessage } from './messages.js';
 
@@ -143,7 +143,7 @@ function waitForWork(): boolean {
   const floor = closing ? 0 : mem.minWorkers.load();
   for (let live = mem.live.load(); live > floor; live = mem.live.load()) {
     if (mem.live.compareExchange(live, live - 1) === live) {
-      mem.retired.store(data.id, 1);
+      mem.retired.store(data.id, WORKER_RETIRED);
       return false;
     }
   }
@@ -161,6 +161,7 @@ async function main(): Promise<void> {
     }
   }
   mem.idle.add(1);
+  let proven = false;
   for (;;) {
     let slot = takeMailed();
     if (slot < 0) slot = ring.take();
@@ -172,6 +173,11 @@ async function main(): Promise<void> {
     // Back-pressure is on: tell the home thread the queue just got shorter.
     if (mem.signalTake.load() !== 0) completion.schedule();
     await run(slot);
+    if (!proven) {
+      // Once per worker: a death from now on is not a startup failure.
+      proven = true;
+      mem.retired.store(data.id, WORKER_PROVEN);
+    }
     mem.idle.add(1);
   }
   mem.idle.sub(1);

@@ -5,7 +5,7 @@ import type { AioContext, BottomHalf } from '@vmloop/aio';
 import { workerExecArgv } from '@vmloop/atomics';
 import { type PayloadView, TAG_ERROR, TAG_ERROR_MESSAGE, TAG_MESSAGE, Transfer, decode, encode } from './codec.js';
 import { PoolError, type SerializedError, reviveError } from './errors.js';
-import { ACTIVE, CANCELLED, DONE, JOB_NAME_BYTES, MAX_JOBS, MAX_WORKERS, type PoolMemory, QUEUED, metaLength, metaTag, packMeta, poolLayout } from './layout.js';
+import { ACTIVE, CANCELLED, DONE, JOB_NAME_BYTES, MAX_JOBS, MAX_WORKERS, type PoolMemory, QUEUED, WORKER_PROVEN, WORKER_RETIRED, WORKER_STARTED, metaLength, metaTag, packMeta, poolLayout } from './layout.js';
 import type { PoolWorkerData, ResultMessage } from './messages.js';
 import { type PoolCallback, PoolRequest, type RequestState } from './request.js';
 import type { PoolStats } from './stats.js';
@@ -114,7 +114,7 @@ export class ThreadPool {
   private closed = false;
   private closing: Promise<void> | undefined;
   private drainWaiters: (() => void)[] = [];
-  /** Workers in a row that died before finishing any request (reset by any completion). */
+  /** Workers in a row that died before finishing any request (reset by any completion, and by the death of a worker that had finished one). */
   private startupDeaths = 0;
   /** Entries into the completion BH (nested runs included). */
   private completionRuns = 0;
@@ -291,7 +291,7 @@ export class ThreadPool {
       user: this.workerData,
       port: port2,
     };
-    this.mem.retired.store(id, 0);
+    this.mem.retired.store(id, WORKER_STARTED);
     this.mem.live.add(1);
     const worker = new Worker(entry, { execArgv: workerExecArgv(), workerData: data, transferList: [port2] });
     // Idle workers never keep the process alive, nor their ports; outstanding
@@ -491,7 +491,8 @@ export class ThreadPool {
   private onExit(rec: WorkerRecord): void {
     this.workers.delete(rec.id);
     this.counters.exited++;
-    const retired = this.mem.retired.load(rec.id) === 1;
+    const life = this.mem.retired.load(rec.id);
+    const retired = life === WORKER_RETIRED;
     if (!retired) {
       // Died: it never took itself off `live`.
       this.counters.died++;
@@ -502,7 +503,11 @@ export class ThreadPool {
     }
     rec.port.close();
     this.freeIds.push(rec.id);
-    if (!retired && ++this.startupDeaths >= ThreadPool.MAX_STARTUP_DEATHS) {
+    // A worker that finished requests and then died was killed by a job:
+    // workers do start. Only deaths before a first request count, however
+    // their 'exit' events bunch up.
+    if (life === WORKER_PROVEN) this.startupDeaths = 0;
+    if (!retired && life !== WORKER_PROVEN && ++this.startupDeaths >= ThreadPool.MAX_STARTUP_DEATHS) {
       // Workers die before finishing anything: respawning would loop forever.
       this.failQueued(new PoolError('ERR_WORKER_DIED', `${this.startupDeaths} workers in a row died before finishing a request; giving up on the queued requests`));
       this.startupDeaths = 0;

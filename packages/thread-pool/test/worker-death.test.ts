@@ -14,6 +14,12 @@ import { describe, expect, it } from 'vitest';
 import { AioContext } from '@vmloop/aio';
 import { ThreadPool } from '@vmloop/thread-pool';
 
+const codeOf = (p: Promise<unknown>): Promise<string | undefined> =>
+  p.then(
+    () => undefined,
+    (e: unknown) => (e as { code?: string }).code,
+  );
+
 const jobs = new URL('../build/test/workers/jobs.js', import.meta.url);
 
 describe('thread-pool / worker death races', () => {
@@ -66,6 +72,50 @@ describe('thread-pool / worker death races', () => {
     } finally {
       clearInterval(stall);
       // A pool whose slots got mixed up may never finish closing.
+      await Promise.race([pool.close({ cancel: true }), new Promise((r) => setTimeout(r, 5000))]);
+      att.detach();
+    }
+  });
+
+  it('workers that finished requests and then die together are not startup deaths: the queued requests still run (not ERR_WORKER_DIED "in a row")', async () => {
+    // Found by the test above: deaths of busy workers arrive as 'exit'
+    // events in bursts, and five in a row with no completion between used
+    // to count as "workers keep dying at startup", failing every queued
+    // request with ERR_WORKER_DIED.
+    const ctx = AioContext.create();
+    const att = ctx.attachToNodeLoop();
+    const words = new SharedArrayBuffer(4);
+    const pool = new ThreadPool(ctx, { jobs, min: 6, max: 6, workerData: { words } });
+    try {
+      await withWatchdog(
+        (async () => {
+          // Six distinct workers each finish a request (each waits for the other five).
+          expect(await Promise.all(Array.from({ length: 6 }, () => pool.submit('meet', 6)))).toEqual(Array(6).fill(6));
+          // Then all six die at once, with requests queued behind them.
+          const deaths = Array.from({ length: 6 }, () => codeOf(pool.submit('exitProcess', 3)));
+          const queued = Array.from({ length: 100 }, (_, i) => pool.submit<number>('add1', i));
+          expect(await Promise.all(deaths)).toEqual(Array(6).fill('ERR_WORKER_DIED'));
+          expect(await Promise.all(queued.map((q) => q.catch((e: unknown) => (e as { code?: string }).code)))).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+        })(),
+        60_000,
+        () => `stats ${JSON.stringify(pool.stats)}`,
+      );
+      expect(pool.stats.died).toBe(6);
+    } finally {
+      await Promise.race([pool.close({ cancel: true }), new Promise((r) => setTimeout(r, 5000))]);
+      att.detach();
+    }
+  });
+
+  it('workers that die before their first request (a job module that exits at import): after 5 in a row the queued requests fail with ERR_WORKER_DIED, no endless respawn', async () => {
+    const ctx = AioContext.create();
+    const att = ctx.attachToNodeLoop();
+    const pool = new ThreadPool(ctx, { jobs: new URL('../build/test/workers/exit-at-import.js', import.meta.url), max: 2 });
+    try {
+      const codes = await withWatchdog(Promise.all(Array.from({ length: 3 }, () => codeOf(pool.submit('never')))), 60_000, () => `stats ${JSON.stringify(pool.stats)}`);
+      expect(codes).toEqual(Array(3).fill('ERR_WORKER_DIED'));
+      expect(pool.stats.died).toBeGreaterThanOrEqual(5);
+    } finally {
       await Promise.race([pool.close({ cancel: true }), new Promise((r) => setTimeout(r, 5000))]);
       att.detach();
     }

@@ -49,3 +49,11 @@ export function bumpShared(i: number, wd: { words: SharedArrayBuffer; tag: strin
   const old = Atomics.add(new Int32Array(wd.words), i, 1);
   return `${wd.tag}:${old}`;
 }
+/** Waits until `n` jobs are inside `meet` at once (word 0 of workerData.words): n distinct workers each finish one request. */
+export function meet(n: number, wd: { words: SharedArrayBuffer }): number {
+  const a = new Int32Array(wd.words);
+  Atomics.add(a, 0, 1);
+  Atomics.notify(a, 0);
+  for (let v = Atomics.load(a, 0); v < n; v = Atomics.load(a, 0)) Atomics.wait(a, 0, v);
+  return n;
+}
