@@ -115,6 +115,13 @@ class Stream {
   seqBlock: number;
   writesSinceFlush = 0;
   flushInFlight = false;
+  /**
+   * --inject-fault-after corrupted this queue: submit nothing more until the
+   * device's NEEDS_RESET. The next submission would write a good entry over
+   * the bogus one at the same avail index — undoing the fault if the device
+   * had not read it yet.
+   */
+  faulted = false;
   constructor(
     readonly disk: DiskDriver,
     readonly q: number,
@@ -346,6 +353,7 @@ export class GuestKernel {
 
   /** Fills a stream to the queue depth; kicks if the device wants it. Returns whether it added anything. */
   private fill(s: Stream): boolean {
+    if (s.faulted) return false;
     const d = s.disk;
     const blk = d.blk;
     const cfg = this.cfg;
@@ -501,6 +509,7 @@ export class GuestKernel {
       s.pending.fill(undefined);
       s.inFlight = 0;
       s.flushInFlight = false;
+      s.faulted = false;
     }
     if (!this.initDisk(d)) return false;
     for (const { s, slot, r } of lost) {
@@ -530,6 +539,7 @@ export class GuestKernel {
     raw.setAvailEntry(idx & (dq.size - 1), dq.size + 7);
     raw.setAvailIdx((idx + 1) & 0xffff);
     s.disk.pci.kick(s.q);
+    s.faulted = true;
     this.p.totals.faultsInjected++;
     this.cpu.trace('inject-fault', 'i', { disk: s.disk.index, q: s.q });
   }
