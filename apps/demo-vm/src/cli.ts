@@ -69,6 +69,9 @@ async function run(o: VmOptions): Promise<number> {
   const bar = o.progress && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'vmloop-demo [{bar}] {percentage}% | {iops} IOPS | {mbps} MB/s | in flight {inflight} | {state}', hideCursor: true, clearOnComplete: true, stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
   bar?.start(o.durationS, 0, { iops: 0, mbps: '0.0', inflight: 0, state: 'booting' });
   let last = { ops: 0, sectors: 0, t: t0 };
+  // Progress samples (time, requests) for the steady-state rate: past the
+  // first quarter of the run (boot, page faults, JIT) to the last one.
+  const samples: { t: number; ops: number }[] = [];
   let stuckSince = performance.now();
   let lastLine = 0;
   let watchdog: string | undefined;
@@ -90,6 +93,7 @@ async function run(o: VmOptions): Promise<number> {
       ended('watchdog');
     }
     if (p.states.some((s) => s === GUEST_FAILED)) ended('guest-failed');
+    if (m.state === 'running') samples.push({ t: elapsed, ops: p.ops });
     last = { ops: p.ops, sectors: p.sectors, t: now };
   }, 250);
 
@@ -114,7 +118,10 @@ async function run(o: VmOptions): Promise<number> {
     clearTimeout(drainLimit);
   }
   const seconds = Math.max(0.001, (performance.now() - t0 - pausedMs) / 1000);
-  const result: RunResult = await collect(m, o, reports, seconds);
+  const from = samples.find((x) => x.t >= Math.min(1, o.durationS / 4));
+  const to = samples[samples.length - 1];
+  const steady = from !== undefined && to !== undefined && to.t > from.t ? (to.ops - from.ops) / (to.t - from.t) : undefined;
+  const result: RunResult = await collect(m, o, reports, seconds, steady);
   if (o.trace !== undefined) {
     const { events } = writeTrace(o.trace, m.mainTrace, reports, await m.iothreadTraces());
     log(o, `trace: ${events.toLocaleString('en-US')} events in ${o.trace} (open it in https://ui.perfetto.dev)`);

@@ -23,6 +23,7 @@ export interface VmOptions {
   readonly haltPollNs: number;
   readonly poolMax: number;
   readonly poolSpins: number;
+  readonly poolBatch: number;
   readonly rw: RwMode;
   readonly rwmixread: number;
   readonly bs: number;
@@ -83,8 +84,9 @@ export function buildCommand(): Command {
     .addOption(new Option('--poll-grow <n>', 'poll window growth factor, 0 = double (QEMU poll-grow)').default(0).argParser(int('--poll-grow', 0, 1024)))
     .addOption(new Option('--poll-shrink <n>', 'poll window shrink divisor, 0 = reset to 0 (QEMU poll-shrink)').default(0).argParser(int('--poll-shrink', 0, 1024)))
     .addOption(new Option('--ioeventfd <on|off>', 'doorbells set a notifier from the vCPU (on) or take a synchronous exit to the main thread (off)').choices(['on', 'off']).default('on'))
-    .addOption(new Option('--halt-poll-ns <ns>', 'a halted vCPU polls for interrupts this long before it sleeps (KVM halt_poll_ns)').default(50000).argParser(int('--halt-poll-ns', 0, 1e9)))
+    .addOption(new Option('--halt-poll-ns <ns>', 'a halted vCPU polls for interrupts this long before it sleeps (KVM halt_poll_ns, 200000 there; 0 here: on two cores a polling vCPU takes the core its iothread needs)').default(0).argParser(int('--halt-poll-ns', 0, 1e9)))
     .addOption(new Option('--pool-max <n>', 'thread-pool workers per iothread (or main loop)').default(1).argParser(int('--pool-max', 1, 64)))
+    .addOption(new Option('--pool-batch <n>', 'completions a thread-pool worker hands back with one wake-up of its iothread while more requests are queued (1: one each, as QEMU)').default(1).argParser(int('--pool-batch', 1, 1024)))
     .addOption(new Option('--pool-spins <n>', 'loads a thread-pool worker spins for its next request before it sleeps').default(20000).argParser(int('--pool-spins', 0, 1e9)))
     .addOption(new Option('--rw <mode>', 'workload').choices(['randread', 'randwrite', 'randrw', 'seqread', 'seqwrite']).default('randrw'))
     .addOption(new Option('--rwmixread <pct>', 'share of reads in randrw, percent').default(50).argParser(int('--rwmixread', 0, 100)))
@@ -137,6 +139,7 @@ export function parseOptions(argv: readonly string[]): VmOptions {
     haltPollNs: o.haltPollNs as number,
     poolMax: o.poolMax as number,
     poolSpins: o.poolSpins as number,
+    poolBatch: o.poolBatch as number,
     rw: o.rw as RwMode,
     rwmixread: o.rwmixread as number,
     bs: o.bs as number,

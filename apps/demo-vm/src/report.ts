@@ -26,6 +26,8 @@ export interface RunResult {
   readonly seconds: number;
   readonly requests: number;
   readonly iops: number;
+  /** Requests per second past the first quarter of the run (at most its first second): boot, page faults and JIT left out. */
+  readonly steadyIops: number | null;
   readonly mbPerSecond: number;
   readonly reads: number;
   readonly writes: number;
@@ -50,7 +52,7 @@ export interface RunResult {
   readonly devices: readonly { readonly disk: number; readonly path: string; readonly ioeventfd: string; readonly fallback: number; readonly broken: string | null; readonly requests: number; readonly hosts: readonly string[] }[];
 }
 
-export async function collect(m: Machine, o: VmOptions, reports: readonly VcpuReport[], seconds: number): Promise<RunResult> {
+export async function collect(m: Machine, o: VmOptions, reports: readonly VcpuReport[], seconds: number, steadyIops?: number): Promise<RunResult> {
   const hist = new Histogram();
   const t = { ops: 0, reads: 0, writes: 0, flushes: 0, bytesRead: 0, bytesWritten: 0, errors: 0, kicks: 0, interrupts: 0, halts: 0, resets: 0, reboots: 0 };
   let exits = 0;
@@ -81,6 +83,7 @@ export async function collect(m: Machine, o: VmOptions, reports: readonly VcpuRe
     seconds: round(seconds, 3),
     requests: t.ops,
     iops: Math.round(t.ops / seconds),
+    steadyIops: steadyIops === undefined ? null : Math.round(steadyIops),
     mbPerSecond: round((t.bytesRead + t.bytesWritten) / seconds / 1e6, 1),
     reads: t.reads,
     writes: t.writes,
@@ -134,7 +137,7 @@ export function renderTable(r: RunResult): string {
   t.push(
     ['workload', head],
     ['time', `${r.seconds} s`],
-    ['IOPS', `${fmt(r.iops)}  (${fmt(r.requests)} requests: ${fmt(r.reads)} reads, ${fmt(r.writes)} writes, ${fmt(r.flushes)} flushes, ${r.errors} errors)`],
+    ['IOPS', `${fmt(r.iops)}${r.steadyIops === null ? '' : `, ${fmt(r.steadyIops)} after start-up`}  (${fmt(r.requests)} requests: ${fmt(r.reads)} reads, ${fmt(r.writes)} writes, ${fmt(r.flushes)} flushes, ${r.errors} errors)`],
     ['throughput', `${r.mbPerSecond} MB/s`],
     ['latency p50 / p99 / p99.9 / max', `${r.latencyUs.p50} / ${r.latencyUs.p99} / ${r.latencyUs.p999} / ${r.latencyUs.max} µs`],
     ['kicks per request', `${r.kicksPerRequest}  (${fmt(r.kicks)} doorbells, ${fmt(r.ioeventfdWrites)} through ioeventfd)`],

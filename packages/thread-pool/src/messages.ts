@@ -22,6 +22,8 @@ export interface PoolWorkerData {
   readonly completion: unknown;
   readonly spins: number;
   readonly idleTimeoutMs: number;
+  /** ThreadPoolOptions.completionBatch. */
+  readonly completionBatch: number;
   /** ThreadPoolOptions.workerData, passed to every job as its second argument. */
   readonly user: unknown;
 }

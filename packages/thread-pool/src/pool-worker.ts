@@ -24,7 +24,7 @@ const pv: PayloadView = {
   view: new DataView(mem.payload.buffer, mem.payload.byteOffset, mem.payload.byteLength),
 };
 const completion = RemoteBottomHalf.open(data.completion);
-const ring = new WorkerRing(mem, C, completion, data.id);
+const ring = new WorkerRing(mem, C, completion, data.id, data.completionBatch);
 const port = data.port;
 const decoder = new TextDecoder();
 
@@ -166,6 +166,7 @@ async function main(): Promise<void> {
     let slot = takeMailed();
     if (slot < 0) slot = ring.take();
     if (slot < 0) {
+      ring.flush(); // nothing more queued: hand back what batching held
       if (!waitForWork()) break;
       continue;
     }

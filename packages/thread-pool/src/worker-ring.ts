@@ -22,7 +22,16 @@ export class WorkerRing {
      * never kills a worker may leave it out).
      */
     private readonly workerId?: number,
+    /**
+     * Completions a worker may hand back together while more requests are
+     * queued (ThreadPoolOptions.completionBatch; 1: signal each one, as
+     * QEMU's worker_thread does).
+     */
+    private readonly batch = 1,
   ) {}
+
+  /** Completions on the done ring whose BH schedule was held back (batch > 1). */
+  private unsignalled = 0;
 
   /** Takes the next request from the shared ring (W1, W2), or -1 if it is empty. */
   take(): number {
@@ -43,10 +52,26 @@ export class WorkerRing {
     }
   }
 
-  /** Puts `slot` on the completion ring and schedules the completion BH (W4). */
+  /**
+   * Puts `slot` on the completion ring and schedules the completion BH (W4).
+   * With a batch above 1, the schedule waits while more requests are queued
+   * and fewer than `batch` completions are held: one wake-up of the home
+   * thread for several completions. {@link flush} (before the worker waits
+   * for work) signals what is held, so nothing stays unsignalled once the
+   * ring is empty.
+   */
   complete(slot: number): void {
     const t = this.mem.doneTail.add(1);
     this.mem.doneRing.store(t % this.slots, slot + 1);
+    if (this.batch > 1 && ++this.unsignalled < this.batch && this.mem.submitHead.load() !== this.mem.submitTail.load()) return;
+    this.unsignalled = 0;
+    this.completion.schedule();
+  }
+
+  /** Signals the completions held back by batching (W4 for all of them). */
+  flush(): void {
+    if (this.unsignalled === 0) return;
+    this.unsignalled = 0;
     this.completion.schedule();
   }
 

@@ -123,6 +123,16 @@ describe('thread-pool / basics', () => {
     expect(pool.stats.fallback).toBe(0); // the context did not travel with the requests
   });
 
+  it('completionBatch: completions handed back in batches while more are queued, and at once when the ring empties', async () => {
+    const pool = makePool({ max: 1, completionBatch: 8 });
+    // A lone request: nothing else queued, so its completion is signalled at once (no wait for a batch).
+    expect(await withWatchdog(pool.submit('add1', 1), 20_000, 'a lone request under completionBatch 8 never completed')).toBe(2);
+    // Many: every result arrives, whatever the batching did.
+    const got = await withWatchdog(Promise.all(Array.from({ length: 5000 }, (_, i) => pool.submit<number>('add1', i))), 60_000, 'completions held by batching were never signalled');
+    expect(got.every((v, i) => v === i + 1)).toBe(true);
+    expect(() => makePool({ completionBatch: 0 })).toThrow(PoolError);
+  });
+
   it('unknown jobs and bad arguments are typed errors', async () => {
     const pool = makePool();
     expect(await codeOf(pool.submit('nope', 1))).toBe('ERR_UNKNOWN_JOB');

@@ -28,6 +28,8 @@ export interface BlkHostOptions {
   readonly maxSegments?: number;
   /** Worker spin budget before they sleep (default the pool's). */
   readonly poolSpins?: number;
+  /** Completions a pool worker hands back together while more are queued (ThreadPoolOptions.completionBatch; default 1). */
+  readonly completionBatch?: number;
   readonly tracer?: BlkTracer;
 }
 
@@ -58,6 +60,7 @@ export class BlkHost {
       max: options.poolMax ?? 2,
       workerData,
       ...(options.poolSpins === undefined ? {} : { spins: options.poolSpins }),
+      ...(options.completionBatch === undefined ? {} : { completionBatch: options.completionBatch }),
     });
   }
 

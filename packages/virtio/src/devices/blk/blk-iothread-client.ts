@@ -25,6 +25,8 @@ export interface BlkIothreadOptions {
   readonly poolMax?: number;
   /** Pool worker spin budget. */
   readonly poolSpins?: number;
+  /** Completions a pool worker hands back together (ThreadPoolOptions.completionBatch). */
+  readonly completionBatch?: number;
   /** Record trace points (polls, BHs, kicks, completions, interrupts) for `trace()`. */
   readonly trace?: boolean;
   readonly clocks?: ClocksHandle;
@@ -70,6 +72,7 @@ export class BlkIothread {
         memory: options.memory,
         ...(options.poolMax === undefined ? {} : { poolMax: options.poolMax }),
         ...(options.poolSpins === undefined ? {} : { poolSpins: options.poolSpins }),
+        ...(options.completionBatch === undefined ? {} : { completionBatch: options.completionBatch }),
       },
       trace: options.trace === true,
     });
