@@ -244,21 +244,6 @@ export class IoEventFdTable {
     for (const id of retired) this.free.push(id);
   }
 
-  /** The synchronous form of {@link quiesce}, for owners that may block (workers). @thread worker */
-  quiesceSync(): void {
-    const retired = this.takeRetired();
-    const d = this.dispatch;
-    for (let v = 0; v < this.options.vcpus; v++) {
-      const s = d.load(v);
-      if ((s & 1) === 0) continue;
-      this.counts.quiesceWaits++;
-      while (d.load(v) === s) {
-        /* a dispatch is a handful of loads and one set */
-      }
-    }
-    for (const id of retired) this.free.push(id);
-  }
-
   /** The rows unbound so far; this quiesce's wait covers every vCPU that could still read them. */
   private takeRetired(): number[] {
     const r = this.retired;
