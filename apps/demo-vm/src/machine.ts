@@ -29,7 +29,7 @@ import {
   type TraceRecord,
   type VirtioBlkStats,
 } from '@vmloop/virtio';
-import { DEBUG_CONSOLE_PORT, DEBUG_EXIT_PORT, GUEST_DONE, GUEST_FAILED, GUEST_IDLE, INFO_BOOT_GENERATION, INFO_SHUTDOWN, VCPU_COMPLETED, VCPU_IN_FLIGHT, VCPU_SECTORS, VCPU_STATE, vcpuWord } from './guest/info-page.js';
+import { DEBUG_EXIT_PORT, INFO_BOOT_GENERATION, INFO_SHUTDOWN, VCPU_COMPLETED, VCPU_IN_FLIGHT, VCPU_SECTORS, VCPU_STATE, vcpuWord } from './guest/info-page.js';
 import type { GuestConfig } from './guest/kernel.js';
 import type { VmOptions } from './options.js';
 import { Vcpu } from './vcpu.js';
@@ -70,10 +70,8 @@ export class Machine {
   readonly iothreads: BlkIothread[] = [];
   readonly vcpus: Vcpu[] = [];
   readonly mainTrace: MainTraceRecord[] = [];
-  /** Guest exit codes written to the debug-exit port, by vCPU. */
+  /** Guest exit codes written to the debug-exit port, by vCPU (undefined: none yet). */
   readonly exitCodes: (number | undefined)[];
-  /** Bytes the guest wrote to the debug console. */
-  console = '';
   private readonly listeners: ((e: MachineEvent) => void)[] = [];
   private readonly att: NodeLoopAttachment;
   private exits!: ExitServer;
@@ -181,21 +179,8 @@ export class Machine {
         this.traceMain('guest-exit', { vcpu, code: value });
       },
     });
-    bus.addRegion({
-      space: 'pio',
-      base: DEBUG_CONSOLE_PORT,
-      size: 1,
-      name: 'debugcon',
-      read: () => 0xe9,
-      write: (_off, _size, value) => {
-        this.console += String.fromCharCode(value & 0xff);
-      },
-    });
     this.exits = new ExitServer(this.ctx, (a) => bus.dispatch(a), { vcpus: o.vcpus, onError: (e) => this.internalError(e) });
-    this.bus = bus;
   }
-
-  bus!: PciBus;
 
   private freshImages(n: number, sizeMiB: number): string[] {
     this.tmp = mkdtempSync(join(tmpdir(), 'vmloop-demo-'));
@@ -301,11 +286,6 @@ export class Machine {
     return { ops, sectors, inFlight, states };
   }
 
-  /** Whether every vCPU's guest has finished (done, failed or idle with nothing to do). */
-  guestsSettled(): boolean {
-    return this.progress().states.every((s) => s === GUEST_DONE || s === GUEST_FAILED || s === GUEST_IDLE);
-  }
-
   /** QMP query-iothreads. */
   async queryIothreads(): Promise<{ id: string; threadId: number; pollMaxNs: number; pollGrow: number; pollShrink: number; stats: AioStats }[]> {
     return Promise.all(
@@ -321,17 +301,8 @@ export class Machine {
     return Promise.all(this.disks.map(async (d, i) => ({ disk: i, blk: await d.blk.stats(), interrupts: d.device.link.stats, state: d.device.state })));
   }
 
-  /** Exits the main loop served, by vCPU. */
-  get exitsServed(): readonly number[] {
-    return this.exits.served;
-  }
-
   get mainLoopStats(): AioStats {
     return this.ctx.stats;
-  }
-
-  get ioeventfdStats(): IoEventFdTable['stats'] {
-    return this.table.stats;
   }
 
   mainCpuNs(): number | undefined {

@@ -44,6 +44,8 @@ export interface RunResult {
   readonly ioeventfdWrites: number;
   readonly wakeups: { readonly mainLoop: number; readonly iothreads: number; readonly vcpuHaltSleeps: number };
   readonly blockingWaits: { readonly iothreads: number; readonly vcpuHalts: number };
+  /** What each vCPU's guest wrote to the debug-exit port (0 shutdown, 2 failed, 1 quit; null: nothing). */
+  readonly guestExitCodes: readonly (number | null)[];
   readonly deviceResets: number;
   readonly reboots: number;
   readonly verify: 'passed' | 'failed' | 'off';
@@ -100,6 +102,7 @@ export async function collect(m: Machine, o: VmOptions, reports: readonly VcpuRe
     ioeventfdWrites,
     wakeups: { mainLoop: m.mainLoopStats.wakeups, iothreads: io.reduce((a, x) => a + x.stats.wakeups, 0), vcpuHaltSleeps: haltSleeps },
     blockingWaits: { iothreads: io.reduce((a, x) => a + x.stats.blockingWaits, 0), vcpuHalts: t.halts },
+    guestExitCodes: m.exitCodes.map((c) => c ?? null),
     deviceResets: t.resets,
     reboots: t.reboots,
     verify: !o.verify ? 'off' : failure === undefined ? 'passed' : 'failed',

@@ -54,5 +54,3 @@ export function vcpuWord(v: number, off: number): number {
 
 /** The isa-debug-exit-like port the guest writes its exit code to (QEMU isa-debug-exit at 0x501). */
 export const DEBUG_EXIT_PORT = 0x501;
-/** The debug console port: the guest writes a byte at a time (QEMU's 0x402 debugcon). */
-export const DEBUG_CONSOLE_PORT = 0x402;
