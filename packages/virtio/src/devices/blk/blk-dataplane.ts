@@ -253,11 +253,6 @@ export class BlkDataplane {
     });
   }
 
-  /** A doorbell that came as a synchronous exit: hand it to the handler through the notifier. @thread any */
-  notify(local: number): void {
-    this.notifiers[local]?.set();
-  }
-
   /** Frees the BHs (after stop). */
   destroy(): void {
     this.continueBh.delete();

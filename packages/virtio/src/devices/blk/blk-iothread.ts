@@ -22,7 +22,6 @@ export type BlkCommand =
   | { readonly id: number; readonly op: 'create'; readonly spec: BlkDataplaneSpec }
   | { readonly id: number; readonly op: 'start'; readonly dp: number; readonly config: DeviceStartConfig; readonly resume: boolean }
   | { readonly id: number; readonly op: 'stop'; readonly dp: number }
-  | { readonly id: number; readonly op: 'notify'; readonly dp: number; readonly local: number }
   | { readonly id: number; readonly op: 'stats'; readonly dp: number }
   | { readonly id: number; readonly op: 'trace' }
   | { readonly id: number; readonly op: 'cpu' };
@@ -64,10 +63,6 @@ function serve(ctx: AioContext, port: MessagePort, m: BlkCommand): void {
       return;
     case 'stop':
       host!.get(m.dp).stop(() => reply(null));
-      return;
-    case 'notify':
-      host!.get(m.dp).notify(m.local);
-      reply(null);
       return;
     case 'stats':
       reply({ dataplane: host!.get(m.dp).stats, pool: host!.pool.stats });

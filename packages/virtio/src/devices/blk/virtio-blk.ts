@@ -99,7 +99,6 @@ export class VirtioBlk implements VirtioDeviceModel {
   readonly configSize = BLK_CONFIG_SIZE;
   readonly disk: BlkDisk;
   private readonly config = new DataView(new ArrayBuffer(BLK_CONFIG_SIZE));
-  private readonly byQueue: { endpoint: Endpoint; local: number }[];
   private readonly notifierIndex: (number | undefined)[];
   private readonly owned: EventNotifier[];
   /** No start since power-on or the last reset: the next start begins the rings at index 0. */
@@ -134,16 +133,16 @@ export class VirtioBlk implements VirtioDeviceModel {
     c.setUint32(BLK_CFG_DISCARD_ALIGNMENT, 1, true);
     c.setUint32(BLK_CFG_MAX_WRITE_ZEROES_SECTORS, MAX_DWZ_SECTORS, true);
     c.setUint32(BLK_CFG_MAX_WRITE_ZEROES_SEG, 1, true);
-    this.byQueue = new Array(numQueues);
+    const byQueue: { endpoint: Endpoint; local: number }[] = new Array(numQueues);
     for (const e of endpoints) {
       e.queues.forEach((q, local) => {
-        this.byQueue[q] = { endpoint: e, local };
+        byQueue[q] = { endpoint: e, local };
       });
     }
     this.owned = [];
     this.notifierIndex = new Array<number | undefined>(numQueues).fill(undefined);
     for (let q = 0; q < numQueues; q++) {
-      const { endpoint, local } = this.byQueue[q]!;
+      const { endpoint, local } = byQueue[q]!;
       const h = endpoint.notifiers[local]!;
       this.owned[q] = EventNotifier.open(h);
       if (ioeventfds !== undefined) this.notifierIndex[q] = ioeventfds.addNotifier(h);
