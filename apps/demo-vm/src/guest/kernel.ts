@@ -340,8 +340,15 @@ export class GuestKernel {
     }
   }
 
+  private published = -1;
+  private publishedInFlight = -1;
+
+  /** The info page's counters for the host's progress display and watchdog, when they changed. */
   private publishCounters(inFlight: number): void {
     const t = this.p.totals;
+    if (t.ops === this.published && inFlight === this.publishedInFlight) return;
+    this.published = t.ops;
+    this.publishedInFlight = inFlight;
     const i = this.cpu.index;
     const m = this.mem;
     m.store32(vcpuWord(i, VCPU_COMPLETED), t.ops >>> 0);
