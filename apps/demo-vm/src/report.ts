@@ -135,7 +135,7 @@ function round(x: number, digits: number): number {
 export function renderTable(r: RunResult): string {
   const c = r.config;
   const head = `${c.vcpus} vCPU${c.vcpus > 1 ? 's' : ''}, ${c.disks} disk${c.disks > 1 ? 's' : ''} × ${c.queuesPerDisk} queue${c.queuesPerDisk > 1 ? 's' : ''}, ${c.iothreads === 0 ? 'no iothread (main loop)' : `${c.iothreads} iothread${c.iothreads > 1 ? 's' : ''}`}, ioeventfd ${c.ioeventfd ? 'on' : 'off'}, ${c.rw} bs=${c.bs >= 1024 ? `${c.bs / 1024}k` : c.bs} qd=${c.qd}${c.verify ? ', verify' : ''}`;
-  const t = new Table({ head: ['', ''], style: { head: [], border: [] } });
+  const t = new Table({ style: { head: [], border: [] } });
   const fmt = (n: number): string => n.toLocaleString('en-US');
   t.push(
     ['workload', head],
