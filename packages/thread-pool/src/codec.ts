@@ -30,44 +30,50 @@ export interface PayloadView {
   readonly view: DataView;
 }
 
+/** encode()'s result: the tag in the low 4 bits, the length above (no array per call). */
+export const encodedTag = (e: number): number => e & 0xf;
+export const encodedLength = (e: number): number => e >>> 4;
+const enc = (tag: number, length: number): number => tag | (length << 4);
+
 /**
- * Encodes `value` into `bytes[offset, offset+size)`; returns [tag, length],
- * or [TAG_MESSAGE, 0] when it must take the message path.
+ * Encodes `value` into `bytes[offset, offset+size)`; returns its tag and
+ * length packed (encodedTag, encodedLength), TAG_MESSAGE when it must take
+ * the message path.
  */
-export function encode(value: unknown, p: PayloadView, offset: number, size: number, forceMessage = false): [number, number] {
-  if (forceMessage) return [TAG_MESSAGE, 0];
+export function encode(value: unknown, p: PayloadView, offset: number, size: number, forceMessage = false): number {
+  if (forceMessage) return enc(TAG_MESSAGE, 0);
   switch (typeof value) {
     case 'undefined':
-      return [TAG_UNDEFINED, 0];
+      return enc(TAG_UNDEFINED, 0);
     case 'boolean':
-      return [value ? TAG_TRUE : TAG_FALSE, 0];
+      return enc(value ? TAG_TRUE : TAG_FALSE, 0);
     case 'number':
       p.view.setFloat64(offset, value, true);
-      return [TAG_NUMBER, 8];
+      return enc(TAG_NUMBER, 8);
     case 'string': {
       if (value.length * 3 <= size) {
         const { written } = encoder.encodeInto(value, p.bytes.subarray(offset, offset + size));
-        return [TAG_STRING, written];
+        return enc(TAG_STRING, written);
       }
-      return [TAG_MESSAGE, 0];
+      return enc(TAG_MESSAGE, 0);
     }
     default:
       break;
   }
-  if (value === null) return [TAG_NULL, 0];
+  if (value === null) return enc(TAG_NULL, 0);
   if (typeof value === 'object' && !holdsShared(value, 0)) {
     let buf: Buffer;
     try {
       buf = serialize(value);
     } catch {
-      return [TAG_MESSAGE, 0]; // SharedArrayBuffers and the like: structured clone by message
+      return enc(TAG_MESSAGE, 0); // SharedArrayBuffers and the like: structured clone by message
     }
     if (buf.length <= size) {
       p.bytes.set(buf, offset);
-      return [TAG_V8, buf.length];
+      return enc(TAG_V8, buf.length);
     }
   }
-  return [TAG_MESSAGE, 0];
+  return enc(TAG_MESSAGE, 0);
 }
 
 /**

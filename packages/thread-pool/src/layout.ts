@@ -8,7 +8,7 @@
  *   argMeta[s] (tag, job, length)          h = submitHead; slot = ring[h]
  *   state[s] = QUEUED                (S1)  CAS submitHead h → h+1       (W1)
  *   ring[tail] = s; submitTail = tail+1    CAS state QUEUED → ACTIVE    (W2)
- *   workSeq.add(1); sleepers? notify (S2)  run the job
+ *   no spinner and sleepers? wake    (S2)  run the job
  *                                          payload[s] = result (plain)
  *                                          resMeta[s] (tag, length)
  *                                          state[s] = DONE              (W3)
@@ -20,16 +20,24 @@
  * argument. (W3) "write ret before state" pairs with (C1) "read state
  * before ret" (QEMU's comments on `elem->state`); every store is seq-cst,
  * so plain payload bytes written before it are visible after it is read.
- * Workers sleep with the counter-doorbell shape: read `workSeq`, check the
- * ring, count themselves in `sleepers`, futex-wait on the value read; the
- * submitter bumps `workSeq` after publishing the tail and notifies only
- * when `sleepers` is non-zero.
+ * Waiting for work (pool-worker.ts waitForWork; verification/models/
+ * pool-wakeup.pml checks it, mutants included): a worker first spins on
+ * the ring, counted in `spinning` (W0), then sleeps with the counter-
+ * doorbell shape: read `workSeq`, count itself in `sleepers`, check the
+ * ring once more, futex-wait on the value read. The submitter, after its
+ * tail store (S2), loads `spinning`: a spinner is bound to see the tail
+ * (store-buffering: the spinner's `spinning.sub` comes before its last
+ * ring check), so no wake is needed; otherwise it loads `sleepers` and, if
+ * any, bumps `workSeq` and notifies. A spinner that finds more requests
+ * queued than the one it takes, with no other spinner left, wakes one
+ * sleeper itself (W0'), so a burst still reaches every worker while a
+ * request at a time costs the home thread no futex wake at all.
  *
  * A cancelled slot (state CANCELLED) stays reserved until a worker passes
  * its ring entry, then travels back on the done ring to be freed: freeing it
  * earlier could put the slot in the ring twice and overflow it.
  */
-import { CACHE_LINE, type Instance, bytes, int32, int32Array, layoutFamily } from '@vmloop/atomics';
+import { CACHE_LINE, type Instance, type Int32CellArray, bytes, int32, int32Array, layoutFamily } from '@vmloop/atomics';
 
 /** Slot states (QEMU ThreadState, plus FREE and CANCELLED). */
 export const FREE = 0;
@@ -73,9 +81,17 @@ function poolFields(key: number) {
     // Workers inside the futex wait. Written by workers (add/sub around it);
     // read by the submitter (load after workSeq.add) to skip notify.
     sleepers: int32(),
-    // Workers not running a job (spinning or sleeping). Written by workers
-    // (add/sub); read by the home thread to decide whether to spawn.
+    // Workers waiting for work (spinning or sleeping; QEMU idle_threads).
+    // Written by workers (add on entering waitForWork, sub on leaving it,
+    // never per job); read by the home thread to decide whether to spawn.
     idle: int32(),
+    // Workers spinning on the ring before they sleep (at most a few).
+    // Written by workers (add before the spin, sub when it ends, W0); read
+    // by the submitter (load after its tail store, S2): while one spins it
+    // finds the new request itself, so no futex wake is needed. A spinner
+    // that leaves with more requests queued than it takes wakes a sleeper
+    // (W0') — Go's scheduler shape, so that parallelism still ramps up.
+    spinning: int32(),
     // Completion ring tail. Written by workers (add 1 to reserve an entry);
     // read by the home thread's completion BH.
     doneTail: int32({ align: CACHE_LINE }),
@@ -116,35 +132,107 @@ function poolFields(key: number) {
     // (store after reserving with doneTail.add); read and cleared by the
     // home thread.
     doneRing: int32Array(slots, { align: CACHE_LINE }),
-    // Per slot: FREE/QUEUED/ACTIVE/DONE/CANCELLED (S1, W2, W3, C1).
-    state: int32Array(slots, { align: CACHE_LINE }),
-    // Per slot: the argument's meta word (tag | job index << 4 | length << 12,
-    // see packMeta), written by the home thread before the QUEUED store that
-    // publishes it (S1) and read by the worker after its CAS to ACTIVE; the
-    // result's meta word (tag | length << 12), written by the worker before
-    // its DONE store (W3) and read by the home thread after (C1); the id of
-    // the worker holding the slot: -1 from the home thread before S1, then
-    // the taker's id, stored after W1 and before W2 (so an ACTIVE slot
-    // always names the worker that activated it); read by the home thread
-    // after C1 (whose port a result came on) and when a worker died.
-    argMeta: int32Array(slots, { align: CACHE_LINE }),
-    resMeta: int32Array(slots),
-    worker: int32Array(slots),
-    // Per slot `payload` bytes of argument, then result (plain access,
-    // published by the state word).
-    payload: bytes(slots * payload, { align: CACHE_LINE }),
+    // The slots, one after another, each `slotStride(payload)` bytes: four
+    // words, then the slot's payload, so that a request's words and a small
+    // argument or result share one cache line (each line the home thread
+    // and a worker both write costs a transfer per request). The words, at
+    // SLOT_* indices, through SlotWord:
+    //  - state: FREE/QUEUED/ACTIVE/DONE/CANCELLED (S1, W2, W3, C1).
+    //  - argMeta: the argument's meta word (tag | job index << 4 | length
+    //    << 12, see packMeta), written by the home thread before the QUEUED
+    //    store that publishes it (S1), read by the worker after its CAS to
+    //    ACTIVE.
+    //  - resMeta: the result's meta word (tag | length << 12), written by
+    //    the worker before its DONE store (W3), read by the home thread
+    //    after (C1).
+    //  - worker: the id of the worker holding the slot: -1 from the home
+    //    thread before S1, then the taker's id, stored after W1 and before
+    //    W2 (so an ACTIVE slot always names the worker that activated it);
+    //    read by the home thread after C1 (whose port a result came on) and
+    //    when a worker died.
+    // The payload bytes (argument, then result) use plain access, published
+    // by the state word like QEMU's `elem->ret`.
+    slotArea: int32Array((slots * slotStride(payload)) / 4, { align: CACHE_LINE }),
   };
+}
+
+/** Bytes of a slot's words before its payload. */
+const SLOT_HEADER = 16;
+const SLOT_STATE = 0;
+const SLOT_ARG_META = 1;
+const SLOT_RES_META = 2;
+const SLOT_WORKER = 3;
+
+/** Bytes one slot occupies: its words and `payload` bytes, rounded up to a cache line. */
+export function slotStride(payload: number): number {
+  return Math.ceil((SLOT_HEADER + payload) / CACHE_LINE) * CACHE_LINE;
+}
+
+/**
+ * One word of every slot (the slot's state, meta or worker word): an
+ * Int32CellArray read with a stride, so `state.load(slot)` reads the word
+ * in slot `slot`'s line. Atomic and seq-cst, like the array.
+ * @thread any
+ */
+export class SlotWord {
+  /** @internal */
+  constructor(
+    private readonly area: Int32CellArray,
+    private readonly strideWords: number,
+    private readonly index: number,
+  ) {}
+  load(slot: number): number {
+    return this.area.load(slot * this.strideWords + this.index);
+  }
+  store(slot: number, value: number): number {
+    return this.area.store(slot * this.strideWords + this.index, value);
+  }
+  compareExchange(slot: number, expected: number, replacement: number): number {
+    return this.area.compareExchange(slot * this.strideWords + this.index, expected, replacement);
+  }
 }
 
 const family = layoutFamily('thread-pool', poolFields);
 
-/** The layout of a pool with `slots` slots of `payload` bytes (a multiple of 8). */
-export function poolLayout(shape: PoolShape) {
-  return family((shape.slots << 16) | (shape.payload / 8));
+/** A pool's shared memory: the layout's fields, the slot words, and the payload bytes. */
+export type PoolMemory = Instance<ReturnType<typeof poolFields>> & {
+  readonly state: SlotWord;
+  readonly argMeta: SlotWord;
+  readonly resMeta: SlotWord;
+  readonly worker: SlotWord;
+  /** Every slot's bytes (plain access; a slot's payload starts at payloadBase(slot)). */
+  readonly payload: Uint8Array;
+  /** Byte offset of `slot`'s payload in `payload`. */
+  payloadBase(slot: number): number;
+};
+
+function withSlots(inst: Instance<ReturnType<typeof poolFields>>, shape: PoolShape): PoolMemory {
+  const stride = slotStride(shape.payload);
+  const area = inst.slotArea;
+  const words = stride / 4;
+  return Object.assign(inst, {
+    state: new SlotWord(area, words, SLOT_STATE),
+    argMeta: new SlotWord(area, words, SLOT_ARG_META),
+    resMeta: new SlotWord(area, words, SLOT_RES_META),
+    worker: new SlotWord(area, words, SLOT_WORKER),
+    payload: new Uint8Array(inst.buffer, inst.byteOffset + family(keyOf(shape)).offsets.slotArea, shape.slots * stride),
+    payloadBase: (slot: number): number => slot * stride + SLOT_HEADER,
+  });
 }
 
-/** A pool's shared memory. */
-export type PoolMemory = Instance<ReturnType<typeof poolFields>>;
+const keyOf = (shape: PoolShape): number => (shape.slots << 16) | (shape.payload / 8);
+
+/** The layout of a pool with `slots` slots of `payload` bytes (a multiple of 8). */
+export function poolLayout(shape: PoolShape) {
+  const layout = family(keyOf(shape));
+  return {
+    byteLength: layout.byteLength,
+    /** A fresh pool memory in its own SharedArrayBuffer. */
+    create: (): PoolMemory => withSlots(layout.create(), shape),
+    /** A pool memory from a `{ buffer, byteOffset }` handle received from the home thread. */
+    open: (handle: unknown): PoolMemory => withSlots(layout.open(handle), shape),
+  };
+}
 
 /** One word for a value's tag (4 bits), job index (8 bits) and length (up to 2^19 bytes). */
 export function packMeta(tag: number, job: number, length: number): number {

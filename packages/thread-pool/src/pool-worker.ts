@@ -7,7 +7,7 @@
  */
 import { type MessagePort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { RemoteBottomHalf } from '@vmloop/aio';
-import { type PayloadView, TAG_ERROR, TAG_ERROR_MESSAGE, TAG_MESSAGE, Transfer, decode, encode } from './codec.js';
+import { type PayloadView, TAG_ERROR, TAG_ERROR_MESSAGE, TAG_MESSAGE, Transfer, decode, encode, encodedLength, encodedTag } from './codec.js';
 import { PoolError, serializeError } from './errors.js';
 import { ACTIVE, CANCELLED, JOB_NAME_BYTES, QUEUED, WORKER_PROVEN, WORKER_RETIRED, metaJob, metaLength, metaTag, poolLayout } from './layout.js';
 import { WorkerRing } from './worker-ring.js';
@@ -74,54 +74,102 @@ function takeMailed(): number {
 }
 
 function finish(slot: number, value: unknown, failed: boolean): void {
-  const base = slot * P;
+  const base = mem.payloadBase(slot);
   let tag: number;
   let len: number;
   if (failed) {
-    [tag, len] = encode(serializeError(value), pv, base, P);
-    tag = tag === TAG_MESSAGE ? TAG_ERROR_MESSAGE : TAG_ERROR;
+    const e = encode(serializeError(value), pv, base, P);
+    tag = encodedTag(e) === TAG_MESSAGE ? TAG_ERROR_MESSAGE : TAG_ERROR;
+    len = encodedLength(e);
     if (tag === TAG_ERROR_MESSAGE) port.postMessage({ slot, value: serializeError(value) });
   } else if (value instanceof Transfer) {
     port.postMessage({ slot, value: value.value }, [...value.transferList]);
-    [tag, len] = [TAG_MESSAGE, 0];
+    tag = TAG_MESSAGE;
+    len = 0;
   } else {
-    [tag, len] = encode(value, pv, base, P);
+    const e = encode(value, pv, base, P);
+    tag = encodedTag(e);
+    len = encodedLength(e);
     if (tag === TAG_MESSAGE) port.postMessage({ slot, value });
   }
   ring.publish(slot, tag, len);
 }
 
-async function run(slot: number): Promise<void> {
+/**
+ * Runs the request in `slot` and publishes its result. Synchronous for a
+ * job that returns a value (no promise, no microtask hop per request);
+ * returns a promise only when the job returned one.
+ */
+function run(slot: number): Promise<void> | undefined {
   // mem.worker[slot] is ours already (stored before the slot became ACTIVE).
-  let arg: unknown;
   let result: unknown;
   try {
     const meta = mem.argMeta.load(slot);
     const tag = metaTag(meta);
+    let arg: unknown;
     if (tag === TAG_MESSAGE) {
       if (!mailbox.has(slot)) drainMail();
       arg = mailbox.get(slot);
       mailbox.delete(slot);
     } else {
-      arg = decode(tag, metaLength(meta), pv, slot * P);
+      arg = decode(tag, metaLength(meta), pv, mem.payloadBase(slot));
     }
     result = jobFor(metaJob(meta))(arg, data.user);
-    if (result instanceof Promise) result = await result;
   } catch (e) {
     finish(slot, e, true);
-    return;
+    return undefined;
+  }
+  if (result instanceof Promise) {
+    return result.then(
+      (v: unknown) => finish(slot, v, false),
+      (e: unknown) => finish(slot, e, true),
+    );
   }
   finish(slot, result, false);
+  return undefined;
 }
 
-/** Waits for work; returns false when this worker should retire. */
+/** Whether a request waits in the shared ring or this worker's mailbox. */
+function workVisible(): boolean {
+  return mem.submitHead.load() !== mem.submitTail.load() || mem.mail.load(data.id) !== mailSeen;
+}
+
+/**
+ * Waits for work (QEMU worker_thread's wait on the request semaphore, with
+ * a spin first); returns false when this worker should retire. Counted in
+ * `idle` throughout, as QEMU counts idle_threads around its wait. The
+ * protocol (W0, W0', the sleep against S2) is explained in layout.ts.
+ */
 function waitForWork(): boolean {
-  const seq = mem.workSeq.load();
-  // Spin first: a futex wake costs 10–50 µs here, a busy round trip well under 1.
-  for (let i = 0; i < data.spins; i++) {
-    if (mem.submitHead.load() !== mem.submitTail.load() || mem.mail.load(data.id) !== mailSeen) return true;
+  mem.idle.add(1);
+  const keep = waitIdle();
+  mem.idle.sub(1);
+  return keep;
+}
+
+function waitIdle(): boolean {
+  // Spin first — a futex wake costs 10–50 µs here, a busy hand-off well
+  // under 1 — but only one worker at a time: more spinners find nothing
+  // more and take CPU from the home thread that feeds them.
+  // (W0) Counted as the spinner, so that submitters skip the futex wake.
+  if (data.spins > 0 && mem.spinning.compareExchange(0, 1) === 0) {
+    let found = false;
+    for (let i = 0; i < data.spins && !found; i++) found = workVisible();
+    // (W0) Uncounted before the look below: pairs with the submitter's tail
+    // store then `spinning` load (S2) — it saw us counted, so we see its
+    // request here, or it saw us gone and woke a sleeper itself.
+    mem.spinning.sub(1);
+    if (found || workVisible()) {
+      // (W0') More queued than we are about to take, and no spinner left
+      // to take it: wake a sleeper, or the burst waits for us alone.
+      if (mem.submitTail.load() - mem.submitHead.load() > 1 && mem.spinning.load() === 0 && mem.sleepers.load() !== 0) {
+        mem.workSeq.add(1);
+        mem.workSeq.notify(1);
+      }
+      return true;
+    }
   }
-  if (mem.submitHead.load() !== mem.submitTail.load() || mem.mail.load(data.id) !== mailSeen) return true;
+  const seq = mem.workSeq.load();
   // Count ourselves as sleeping first, then check every condition once more
   // (closing included) — pairs with the submitter's tail store then
   // `sleepers` load (S2): it either sees us and bumps `workSeq`, or we see
@@ -129,7 +177,7 @@ function waitForWork(): boolean {
   // bump that lands in between.
   mem.sleepers.add(1);
   let closing = mem.closing.load() !== 0;
-  if (!closing && mem.submitHead.load() === mem.submitTail.load() && mem.mail.load(data.id) === mailSeen) {
+  if (!closing && !workVisible()) {
     const r = mem.workSeq.wait(seq, data.idleTimeoutMs);
     mem.sleepers.sub(1);
     closing = mem.closing.load() !== 0;
@@ -160,7 +208,6 @@ async function main(): Promise<void> {
       moduleError = new PoolError('ERR_JOB_MODULE', `cannot load job module ${url}${hint}: ${(e as Error).message}`, { cause: e });
     }
   }
-  mem.idle.add(1);
   let proven = false;
   for (;;) {
     let slot = takeMailed();
@@ -170,18 +217,16 @@ async function main(): Promise<void> {
       if (!waitForWork()) break;
       continue;
     }
-    mem.idle.sub(1);
     // Back-pressure is on: tell the home thread the queue just got shorter.
     if (mem.signalTake.load() !== 0) completion.schedule();
-    await run(slot);
+    const pending = run(slot);
+    if (pending !== undefined) await pending;
     if (!proven) {
       // Once per worker: a death from now on is not a startup failure.
       proven = true;
       mem.retired.store(data.id, WORKER_PROVEN);
     }
-    mem.idle.add(1);
   }
-  mem.idle.sub(1);
   port.close();
 }
 

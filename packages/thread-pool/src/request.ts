@@ -28,8 +28,14 @@ export class PoolRequest<T = unknown> {
     /** @internal */ readonly jobIndex: number,
     /** @internal */ readonly arg: unknown,
     /** @internal */ readonly transferList: readonly TransferListItem[] | undefined,
-    /** @internal */ readonly callback: PoolCallback<T>,
+    /** @internal submitCallback's callback; undefined for submit(), which sets resolve and reject. */
+    readonly callback: PoolCallback<T> | undefined,
   ) {}
+
+  /** @internal submit()'s promise. */
+  resolve: ((value: T) => void) | undefined = undefined;
+  /** @internal */
+  reject: ((error: Error) => void) | undefined = undefined;
 
   /** queued → active → done. */
   get state(): RequestState {

@@ -3,7 +3,7 @@ import { MessageChannel, type MessagePort, type TransferListItem, Worker, receiv
 import { pathToFileURL } from 'node:url';
 import type { AioContext, BottomHalf } from '@vmloop/aio';
 import { workerExecArgv } from '@vmloop/atomics';
-import { type PayloadView, TAG_ERROR, TAG_ERROR_MESSAGE, TAG_MESSAGE, Transfer, decode, encode } from './codec.js';
+import { type PayloadView, TAG_ERROR, TAG_ERROR_MESSAGE, TAG_MESSAGE, Transfer, decode, encode, encodedLength, encodedTag } from './codec.js';
 import { PoolError, type SerializedError, reviveError } from './errors.js';
 import { ACTIVE, CANCELLED, DONE, JOB_NAME_BYTES, MAX_JOBS, MAX_WORKERS, type PoolMemory, QUEUED, WORKER_PROVEN, WORKER_RETIRED, WORKER_STARTED, metaLength, metaTag, packMeta, poolLayout } from './layout.js';
 import type { PoolWorkerData, ResultMessage } from './messages.js';
@@ -168,8 +168,11 @@ export class ThreadPool {
    * (`thread_pool_submit_co`).
    */
   submit<T = unknown>(job: string, arg?: unknown, options?: SubmitOptions): Promise<T> {
+    // The request settles the promise itself: no callback closure per job.
     return new Promise<T>((resolve, reject) => {
-      this.submitCallback<T>(job, arg, (err, result) => (err ? reject(err) : resolve(result as T)), options);
+      const req = this.enqueue<T>(job, arg, undefined, options);
+      req.resolve = resolve;
+      req.reject = reject;
     });
   }
 
@@ -179,9 +182,14 @@ export class ThreadPool {
    * which can be cancelled while queued.
    */
   submitCallback<T = unknown>(job: string, arg: unknown, cb: PoolCallback<T>, options?: SubmitOptions): PoolRequest<T> {
+    if (typeof cb !== 'function') throw new PoolError('ERR_INVALID_ARGUMENT', 'submitCallback needs a callback');
+    return this.enqueue(job, arg, cb, options);
+  }
+
+  /** Creates and queues a request; it completes through `cb`, or through `resolve`/`reject` set right after. */
+  private enqueue<T>(job: string, arg: unknown, cb: PoolCallback<T> | undefined, options: SubmitOptions | undefined): PoolRequest<T> {
     if (this.closed) throw new PoolError('ERR_POOL_CLOSED', 'submit on a closed pool');
     if (typeof job !== 'string' || job.length === 0) throw new PoolError('ERR_INVALID_ARGUMENT', 'the job must be a non-empty name');
-    if (typeof cb !== 'function') throw new PoolError('ERR_INVALID_ARGUMENT', 'submitCallback needs a callback');
     let value = arg;
     let transferList = options?.transfer;
     if (arg instanceof Transfer) {
@@ -233,8 +241,9 @@ export class ThreadPool {
     const mem = this.mem;
     req.slot = slot;
     this.bySlot[slot] = req;
-    const [tag, len] = encode(req.arg, this.pv, slot * this.P, this.P, req.transferList !== undefined && req.transferList.length > 0);
-    mem.argMeta.store(slot, packMeta(tag, req.jobIndex, len));
+    const e = encode(req.arg, this.pv, this.mem.payloadBase(slot), this.P, req.transferList !== undefined && req.transferList.length > 0);
+    const tag = encodedTag(e);
+    mem.argMeta.store(slot, packMeta(tag, req.jobIndex, encodedLength(e)));
     if (tag === TAG_MESSAGE) {
       this.counters.fallback++;
       this.mail(req);
@@ -268,12 +277,16 @@ export class ThreadPool {
   }
 
   /**
-   * (S2) Wake a sleeping worker: the tail (or mail) store above, then this
-   * load of `sleepers`, against the worker's `sleepers.add` then its last
-   * ring check (store-buffering): either it sees the new work, or we see it
-   * counted and bump + notify, which ends its futex wait on the old value.
+   * (S2) Wake a sleeping worker unless one spins: the tail (or mail) store
+   * above, then these loads of `spinning` and `sleepers`, against the
+   * worker's `spinning.sub` or `sleepers.add` then its next ring check
+   * (store-buffering): either it sees the new work, or we see it counted
+   * and bump + notify, which ends its futex wait on the old value.
    */
   private wake(all: boolean): void {
+    // A spinning worker finds one new ring request by itself (W0); mail and
+    // closing are for particular (or all) workers and always wake.
+    if (!all && this.mem.spinning.load() !== 0) return;
     const sleepers = this.mem.sleepers.load();
     if (sleepers === 0) return;
     this.mem.workSeq.add(1);
@@ -395,9 +408,9 @@ export class ThreadPool {
       if (tag === TAG_ERROR_MESSAGE) error = reviveError(m as SerializedError);
       else value = m;
     } else if (tag === TAG_ERROR) {
-      error = reviveError(decode(tag, metaLength(meta), this.pv, slot * this.P) as SerializedError);
+      error = reviveError(decode(tag, metaLength(meta), this.pv, this.mem.payloadBase(slot)) as SerializedError);
     } else {
-      value = decode(tag, metaLength(meta), this.pv, slot * this.P);
+      value = decode(tag, metaLength(meta), this.pv, this.mem.payloadBase(slot));
     }
     this.freeSlot(slot);
     return { req, error, value };
@@ -428,8 +441,12 @@ export class ThreadPool {
     if (error === undefined) this.counters.done++;
     else if (PoolError.isInstance(error) && error.code === 'ECANCELED') this.counters.cancelled++;
     else this.counters.failed++;
-    if (error === undefined) req.callback(null, value);
-    else req.callback(error);
+    const cb = req.callback;
+    if (cb !== undefined) {
+      if (error === undefined) cb(null, value);
+      else cb(error);
+    } else if (error === undefined) req.resolve!(value);
+    else req.reject!(error);
   }
 
   private freeSlot(slot: number): void {
@@ -638,6 +655,8 @@ export class ThreadPool {
       } finally {
         clearInterval(hold);
       }
+      if (this.keepAlive !== undefined) clearInterval(this.keepAlive);
+      this.keepAlive = undefined;
       this.completionBh.delete();
     })();
     return this.closing;
@@ -647,11 +666,16 @@ export class ThreadPool {
 
   /** Outstanding requests keep the process alive (workers themselves are unref'd). */
   private ref(delta: number): void {
+    const was = this.outstanding;
     this.outstanding += delta;
-    if (this.outstanding > 0 && this.keepAlive === undefined) this.keepAlive = setInterval(() => {}, 0x3fffffff);
-    else if (this.outstanding === 0) {
-      if (this.keepAlive !== undefined) clearInterval(this.keepAlive);
-      this.keepAlive = undefined;
+    if (was === 0 && delta > 0) {
+      // One interval for the pool's life, ref'd and unref'd (a flag and a
+      // counter in Node) rather than created per busy period: one request
+      // at a time makes every request a busy period.
+      this.keepAlive ??= setInterval(() => {}, 0x3fffffff);
+      this.keepAlive.ref();
+    } else if (this.outstanding === 0 && was > 0) {
+      this.keepAlive?.unref();
       for (const f of this.afterCompletion.splice(0)) f();
     }
   }
