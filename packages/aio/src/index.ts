@@ -3,7 +3,7 @@ export { BottomHalf, type BottomHalfHandle, type BottomHalfOptions } from './bot
 export { AioError, type AioErrorCode } from './errors.js';
 export { IOThread, type IOThreadInfo, type IOThreadOptions } from './iothread.js';
 export { NodeLoopAttachment, type NodeLoopOptions } from './node-loop.js';
-export { IOTHREAD_POLL_MAX_NS, POLL_OFF, type PollParams } from './poll-params.js';
+export { IOTHREAD_POLL_MAX_NS, POLL_OFF, type PollParams, adjustPollWindow } from './poll-params.js';
 export { AioContextRemote, RemoteBottomHalf, type AioContextHandle } from './remote.js';
 export type { AioStats } from './stats.js';
 export { defaultClocks } from './timers.js';

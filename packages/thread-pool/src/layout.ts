@@ -7,7 +7,7 @@
  *   payload[s] = encoded argument (plain)
  *   argMeta[s] (tag, job, length)          h = submitHead; slot = ring[h]
  *   state[s] = QUEUED                (S1)  CAS submitHead h → h+1       (W1)
- *   ring[tail] = s; submitTail = tail+1    CAS state QUEUED → ACTIVE    (W2)
+ *   ring[tail] = s; submitTail = …   (S3)  CAS state QUEUED → ACTIVE    (W2)
  *   no spinner and sleepers? wake    (S2)  run the job
  *                                          payload[s] = result (plain)
  *                                          resMeta[s] (tag, length)
@@ -17,7 +17,11 @@
  *   read state, then resMeta/payload
  *
  * (S1) before the ring publishes the slot: a worker that takes it sees the
- * argument. (W3) "write ret before state" pairs with (C1) "read state
+ * argument. (S3) The shared `submitTail` is stored per request only while
+ * few are outstanding; under load, ring entries are published together, by
+ * the completion BH (scheduled by the first entry held back) or once a
+ * batch is pending, so the tail's line, which the spinner reads, moves
+ * once per burst. (W3) "write ret before state" pairs with (C1) "read state
  * before ret" (QEMU's comments on `elem->state`); every store is seq-cst,
  * so plain payload bytes written before it are visible after it is read.
  * Waiting for work (pool-worker.ts waitForWork; verification/models/
@@ -53,6 +57,11 @@ export const WORKER_RETIRED = 1;
 /** Finished a request: if it dies now, its job killed it, not its startup. */
 export const WORKER_PROVEN = 2;
 
+/** The `sleepers` word: bits counting workers in the futex wait; a sleep entry adds SLEEP_ENTER. */
+export const SLEEPING_BITS = 10;
+export const SLEEP_ENTER = (1 << SLEEPING_BITS) + 1;
+export const sleepingOf = (word: number): number => word & ((1 << SLEEPING_BITS) - 1);
+
 /** Job-name table: entries of JOB_NAME_BYTES UTF-8 bytes. */
 export const MAX_JOBS = 256;
 export const JOB_NAME_BYTES = 64;
@@ -78,8 +87,14 @@ function poolFields(key: number) {
     // the tail, S2) and by notifyAll paths; read by workers before their
     // ring check and as the futex word.
     workSeq: int32({ align: CACHE_LINE }),
-    // Workers inside the futex wait. Written by workers (add/sub around it);
-    // read by the submitter (load after workSeq.add) to skip notify.
+    // Workers inside the futex wait, and how many times one entered it:
+    // the low SLEEPING_BITS count the sleepers, the bits above count sleep
+    // entries (wrapping). Written by workers (add SLEEP_ENTER before the
+    // last ring check, sub 1 after the wait); read by the submitter (load
+    // after its tail store, S2) to skip the notify when nobody sleeps, and
+    // to skip it again while the word is exactly as it was after a notify
+    // that woke a worker: that worker has yet to leave the wait, nobody
+    // went to sleep since, and it takes what is queued when it wakes (S4).
     sleepers: int32(),
     // Workers waiting for work (spinning or sleeping; QEMU idle_threads).
     // Written by workers (add on entering waitForWork, sub on leaving it,

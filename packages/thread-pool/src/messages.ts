@@ -21,6 +21,8 @@ export interface PoolWorkerData {
   readonly modules: readonly string[];
   readonly completion: unknown;
   readonly spins: number;
+  /** ThreadPoolOptions.spinMaxNs. */
+  readonly spinMaxNs: number;
   readonly idleTimeoutMs: number;
   /** ThreadPoolOptions.completionBatch. */
   readonly completionBatch: number;

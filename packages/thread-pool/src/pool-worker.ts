@@ -6,10 +6,10 @@
  * more than `min` workers. Started by ThreadPool; not exported.
  */
 import { type MessagePort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { RemoteBottomHalf } from '@vmloop/aio';
+import { RemoteBottomHalf, adjustPollWindow } from '@vmloop/aio';
 import { type PayloadView, TAG_ERROR, TAG_ERROR_MESSAGE, TAG_MESSAGE, Transfer, decode, encode, encodedLength, encodedTag } from './codec.js';
 import { PoolError, serializeError } from './errors.js';
-import { ACTIVE, CANCELLED, JOB_NAME_BYTES, QUEUED, WORKER_PROVEN, WORKER_RETIRED, metaJob, metaLength, metaTag, poolLayout } from './layout.js';
+import { ACTIVE, CANCELLED, JOB_NAME_BYTES, QUEUED, SLEEP_ENTER, WORKER_PROVEN, WORKER_RETIRED, metaJob, metaLength, metaTag, poolLayout, sleepingOf } from './layout.js';
 import { WorkerRing } from './worker-ring.js';
 import type { PoolWorkerData, RequestMessage } from './messages.js';
 
@@ -134,6 +134,22 @@ function workVisible(): boolean {
   return mem.submitHead.load() !== mem.submitTail.load() || mem.mail.load(data.id) !== mailSeen;
 }
 
+/** Adaptive spinning (ThreadPoolOptions.spinMaxNs): QEMU's poll-max-ns, grow and shrink for a worker. */
+const spinParams = { maxNs: data.spinMaxNs, grow: 2, shrink: 2 };
+/** How long this worker spins beyond its `spins` loads, in ns: grows while sleeps are short. */
+let spinWindowNs = 0;
+
+/** The spin before sleeping: `spins` looks at the ring, then up to the adaptive window. True if work appeared. */
+function spin(): boolean {
+  for (let i = 0; i < data.spins; i++) if (workVisible()) return true;
+  if (spinWindowNs === 0) return false;
+  const end = performance.now() + spinWindowNs / 1e6;
+  do {
+    for (let i = 0; i < 64; i++) if (workVisible()) return true;
+  } while (performance.now() < end);
+  return false;
+}
+
 /**
  * Waits for work (QEMU worker_thread's wait on the request semaphore, with
  * a spin first); returns false when this worker should retire. Counted in
@@ -149,12 +165,15 @@ function waitForWork(): boolean {
 
 function waitIdle(): boolean {
   // Spin first — a futex wake costs 10–50 µs here, a busy hand-off well
-  // under 1 — but only one worker at a time: more spinners find nothing
-  // more and take CPU from the home thread that feeds them.
+  // under 1 — but only while no other worker is awake: a worker still
+  // running a job comes back to the ring by itself, and a second spinner
+  // finds nothing more, only takes CPU from the home thread that feeds
+  // them. (Going straight to sleep is always safe; the spin only saves
+  // the wake-up.)
   // (W0) Counted as the spinner, so that submitters skip the futex wake.
-  if (data.spins > 0 && mem.spinning.compareExchange(0, 1) === 0) {
-    let found = false;
-    for (let i = 0; i < data.spins && !found; i++) found = workVisible();
+  const start = spinParams.maxNs !== 0 ? performance.now() : 0;
+  if (data.spins > 0 && mem.live.load() - sleepingOf(mem.sleepers.load()) <= 1 && mem.spinning.compareExchange(0, 1) === 0) {
+    const found = spin();
     // (W0) Uncounted before the look below: pairs with the submitter's tail
     // store then `spinning` load (S2) — it saw us counted, so we see its
     // request here, or it saw us gone and woke a sleeper itself.
@@ -162,7 +181,7 @@ function waitIdle(): boolean {
     if (found || workVisible()) {
       // (W0') More queued than we are about to take, and no spinner left
       // to take it: wake a sleeper, or the burst waits for us alone.
-      if (mem.submitTail.load() - mem.submitHead.load() > 1 && mem.spinning.load() === 0 && mem.sleepers.load() !== 0) {
+      if (mem.submitTail.load() - mem.submitHead.load() > 1 && mem.spinning.load() === 0 && sleepingOf(mem.sleepers.load()) !== 0) {
         mem.workSeq.add(1);
         mem.workSeq.notify(1);
       }
@@ -175,11 +194,13 @@ function waitIdle(): boolean {
   // `sleepers` load (S2): it either sees us and bumps `workSeq`, or we see
   // its work here. The futex wait on the `seq` read before that catches a
   // bump that lands in between.
-  mem.sleepers.add(1);
+  mem.sleepers.add(SLEEP_ENTER);
   let closing = mem.closing.load() !== 0;
   if (!closing && !workVisible()) {
     const r = mem.workSeq.wait(seq, data.idleTimeoutMs);
     mem.sleepers.sub(1);
+    // QEMU adjust_polling_time: a wait the window could have covered grows it.
+    if (spinParams.maxNs !== 0) spinWindowNs = adjustPollWindow(spinWindowNs, (performance.now() - start) * 1e6, spinParams);
     closing = mem.closing.load() !== 0;
     if (r !== 'timed-out' && !closing) return true;
   } else {

@@ -5,7 +5,7 @@ import type { AioContext, BottomHalf } from '@vmloop/aio';
 import { workerExecArgv } from '@vmloop/atomics';
 import { type PayloadView, TAG_ERROR, TAG_ERROR_MESSAGE, TAG_MESSAGE, Transfer, decode, encode, encodedLength, encodedTag } from './codec.js';
 import { PoolError, type SerializedError, reviveError } from './errors.js';
-import { ACTIVE, CANCELLED, DONE, JOB_NAME_BYTES, MAX_JOBS, MAX_WORKERS, type PoolMemory, QUEUED, WORKER_PROVEN, WORKER_RETIRED, WORKER_STARTED, metaLength, metaTag, packMeta, poolLayout } from './layout.js';
+import { ACTIVE, CANCELLED, DONE, JOB_NAME_BYTES, MAX_JOBS, MAX_WORKERS, type PoolMemory, QUEUED, WORKER_PROVEN, WORKER_RETIRED, WORKER_STARTED, metaLength, metaTag, packMeta, poolLayout, sleepingOf } from './layout.js';
 import type { PoolWorkerData, ResultMessage } from './messages.js';
 import { type PoolCallback, PoolRequest, type RequestState } from './request.js';
 import type { PoolStats } from './stats.js';
@@ -30,6 +30,13 @@ export interface ThreadPoolOptions {
   readonly payloadBytes?: number;
   /** Loads a worker spins on the ring before sleeping (default 20 000, ~20–40 µs: longer than a futex wake costs here). */
   readonly spins?: number;
+  /**
+   * Adaptive spinning beyond `spins` (QEMU's poll-max-ns for a worker):
+   * the worker that spins lengthens its spin, up to this many ns, while its
+   * sleeps keep ending sooner than that, and drops back when they do not
+   * (default 0: off). Only one worker spins at a time.
+   */
+  readonly spinMaxNs?: number;
   /**
    * Given to every job as its second argument, `job(arg, workerData)`:
    * structured-cloned once per worker when it starts (SharedArrayBuffers in
@@ -70,6 +77,8 @@ function checkLimit(what: string, v: unknown, min: number, max: number): number 
 }
 
 const entry = new URL('./pool-worker.js', import.meta.url);
+/** Most ring entries dispatch holds back before publishing them (S3). */
+const PUBLISH_BATCH = 64;
 /** takeCompletion: a slot that only had to be freed. */
 const SKIPPED = Symbol('skipped');
 
@@ -97,6 +106,7 @@ export class ThreadPool {
   private readonly modules: string[];
   private readonly idleTimeoutMs: number;
   private readonly spins: number;
+  private readonly spinMaxNs: number;
   private readonly workerData: unknown;
   private readonly completionBatch: number;
   private readonly queueFull: 'error' | 'wait';
@@ -117,7 +127,14 @@ export class ThreadPool {
   private nextId = 0;
   private rrWorker = 0;
   private readonly jobIndex = new Map<string, number>();
+  /** Ring entries written (the next index); `published` of them are visible to workers. */
   private submitTail = 0;
+  /** The value of the shared `submitTail`: entries up to here are published (S2). */
+  private published = 0;
+  /** The shared `doneTail` as last read; re-read only when the drain catches up with it. */
+  private doneTailSeen = 0;
+  /** The `sleepers` word after the last notify that woke a worker, or -1 (S4). */
+  private wokeAt = -1;
   private doneHead = 0;
   private outstanding = 0;
   private keepAlive: ReturnType<typeof setInterval> | undefined;
@@ -149,6 +166,7 @@ export class ThreadPool {
     if (p % 8 !== 0) throw new PoolError('ERR_INVALID_ARGUMENT', 'payloadBytes must be a multiple of 8');
     this.P = p;
     this.spins = checkLimit('spins', options.spins ?? 20_000, 0, 1e9);
+    this.spinMaxNs = checkLimit('spinMaxNs', options.spinMaxNs ?? 0, 0, 1e9);
     this.workerData = options.workerData;
     this.completionBatch = checkLimit('completionBatch', options.completionBatch ?? 1, 1, 1024);
     this.mem = poolLayout({ slots: this.C, payload: this.P }).create();
@@ -257,9 +275,23 @@ export class ThreadPool {
     mem.state.store(slot, QUEUED);
     mem.ring.store(this.submitTail % this.C, slot);
     this.submitTail++;
-    mem.submitTail.store(this.submitTail);
-    this.wake(false);
+    // (S3) Publish at once while few requests are outstanding — a worker
+    // may be waiting, and latency is what counts then — or when a batch is
+    // pending; otherwise the completion BH publishes, and is scheduled for
+    // it by the first entry held back. With many requests outstanding the
+    // workers have published ones to run meanwhile, and one tail store per
+    // burst instead of per request spares the line the spinner reads.
+    if (this.outstanding <= Math.max(1, this.workers.size) || this.submitTail - this.published >= PUBLISH_BATCH) this.publish();
+    else if (this.submitTail - this.published === 1) this.completionBh.schedule();
     if (this.workers.size < this.max) this.maybeSpawn();
+  }
+
+  /** (S2) Makes the ring entries written so far visible to workers, and wakes one if needed. */
+  private publish(): void {
+    if (this.published === this.submitTail) return;
+    this.published = this.submitTail;
+    this.mem.submitTail.store(this.submitTail);
+    this.wake(false);
   }
 
   /** The message path: post the argument to one worker's port, reserve the slot for it. */
@@ -287,12 +319,17 @@ export class ThreadPool {
     // A spinning worker finds one new ring request by itself (W0); mail and
     // closing are for particular (or all) workers and always wake.
     if (!all && this.mem.spinning.load() !== 0) return;
-    const sleepers = this.mem.sleepers.load();
+    const word = this.mem.sleepers.load();
+    const sleepers = sleepingOf(word);
     if (sleepers === 0) return;
+    // (S4) A worker this thread woke is still on its way out of the wait
+    // and nobody went to sleep since: it takes what was just published.
+    if (!all && word === this.wokeAt) return;
     this.mem.workSeq.add(1);
     // Wake as many sleepers as there are waiting requests, at most all. No
     // wake-up is ever deferred: the home thread may block right after.
-    this.mem.workSeq.notify(all ? undefined : Math.min(sleepers, Math.max(1, this.submitTail - this.mem.submitHead.load())));
+    const woken = this.mem.workSeq.notify(all ? undefined : Math.min(sleepers, Math.max(1, this.published - this.mem.submitHead.load())));
+    this.wokeAt = woken > 0 ? word : -1;
   }
 
   /** QEMU: spawn a thread when none is idle and fewer than max exist. */
@@ -311,6 +348,7 @@ export class ThreadPool {
       modules: this.modules,
       completion: this.completionBh.handle,
       spins: this.spins,
+      spinMaxNs: this.spinMaxNs,
       idleTimeoutMs: this.idleTimeoutMs,
       user: this.workerData,
       completionBatch: this.completionBatch,
@@ -350,6 +388,7 @@ export class ThreadPool {
   private completionBhCallback(): void {
     let armedAt = -1; // completionRuns when this run scheduled the BH, or -1
     this.completionRuns++;
+    this.publish(); // (S3) what dispatch held back, before the callbacks run
     for (;;) {
       const next = this.takeCompletion();
       if (next === undefined) {
@@ -384,7 +423,7 @@ export class ThreadPool {
     const cancelled = this.cancelledQueue.shift();
     if (cancelled !== undefined) return { req: cancelled, error: new PoolError('ECANCELED', `request for job "${cancelled.job}" was cancelled`), value: undefined };
     const h = this.doneHead;
-    if (h === this.mem.doneTail.load()) return undefined;
+    if (h === this.doneTailSeen && h === (this.doneTailSeen = this.mem.doneTail.load())) return undefined;
     const v = this.mem.doneRing.load(h % this.C);
     if (v === 0) return undefined; // the worker reserved it but has not written it yet; it schedules us after
     this.mem.doneRing.store(h % this.C, 0);
@@ -467,6 +506,7 @@ export class ThreadPool {
       for (const w of this.drainWaiters.splice(0)) w();
     }
     if (this.held.length === 0 && this.drainWaiters.length === 0 && this.mem.signalTake.load() !== 0) this.mem.signalTake.store(0);
+    this.publish();
   }
 
   // ------------------------------------------------------------ cancel
@@ -558,6 +598,7 @@ export class ThreadPool {
   private reclaim(id: number): void {
     const mem = this.mem;
     const inRing = new Set<number>();
+    this.publish();
     for (let i = mem.submitHead.load(); i !== this.submitTail; i++) inRing.add(mem.ring.load(i % this.C));
     for (let slot = 0; slot < this.C; slot++) {
       const req = this.bySlot[slot];
@@ -583,8 +624,7 @@ export class ThreadPool {
         // activates it in a moment, and putting it back would run it twice.
         mem.ring.store(this.submitTail % this.C, slot);
         this.submitTail++;
-        mem.submitTail.store(this.submitTail);
-        this.wake(false);
+        this.publish();
       } else if (state === CANCELLED && req.mailedTo === id) {
         this.freeSlot(slot);
       }
