@@ -24,18 +24,23 @@
  * once per burst. (W3) "write ret before state" pairs with (C1) "read state
  * before ret" (QEMU's comments on `elem->state`); every store is seq-cst,
  * so plain payload bytes written before it are visible after it is read.
- * Waiting for work (pool-worker.ts waitForWork; verification/models/
- * pool-wakeup.pml checks it, mutants included): a worker first spins on
- * the ring, counted in `spinning` (W0), then sleeps with the counter-
- * doorbell shape: read `workSeq`, count itself in `sleepers`, check the
- * ring once more, futex-wait on the value read. The submitter, after its
- * tail store (S2), loads `spinning`: a spinner is bound to see the tail
- * (store-buffering: the spinner's `spinning.sub` comes before its last
- * ring check), so no wake is needed; otherwise it loads `sleepers` and, if
- * any, bumps `workSeq` and notifies. A spinner that finds more requests
- * queued than the one it takes, with no other spinner left, wakes one
- * sleeper itself (W0'), so a burst still reaches every worker while a
- * request at a time costs the home thread no futex wake at all.
+ * Waiting for work (pool-worker.ts; verification/models/pool-wakeup.pml
+ * checks it, mutants included). At most one worker holds the spinner role
+ * in `spinning` (W0): it takes it when it is the only worker awake and the
+ * ring is empty — after publishing a completion, before the home thread
+ * can see it, or on starting to wait — spins on the ring, and gives the
+ * role up when it has taken a request or before it sleeps, each time
+ * followed by a look at the ring. Others sleep with the counter-doorbell
+ * shape: read `workSeq`, count themselves in `sleepers`, check the ring
+ * once more, futex-wait on the value read. The submitter, after its tail
+ * store (S2), loads `spinning`: while the role is held its holder is bound
+ * to see the tail (store-buffering against the holder's store of 0 then
+ * its look), so no wake is needed; otherwise it loads `sleepers` and, if
+ * any, bumps `workSeq` and notifies (S4: not again while workers it woke
+ * are still on their way out and no more requests are queued than they
+ * take, one each). The holder, giving the role up with more
+ * queued than it takes, wakes one sleeper itself (W0'), so a burst still
+ * reaches every worker while a request at a time costs no futex wake.
  *
  * A cancelled slot (state CANCELLED) stays reserved until a worker passes
  * its ring entry, then travels back on the done ring to be freed: freeing it
@@ -93,19 +98,23 @@ function poolFields(key: number) {
     // last ring check, sub 1 after the wait); read by the submitter (load
     // after its tail store, S2) to skip the notify when nobody sleeps, and
     // to skip it again while the word is exactly as it was after a notify
-    // that woke a worker: that worker has yet to leave the wait, nobody
-    // went to sleep since, and it takes what is queued when it wakes (S4).
+    // that woke workers and no more requests are queued than they take:
+    // they have yet to leave the wait, nobody went to sleep since, and each
+    // takes one request when it wakes (S4; a 22-bit entry counter cannot
+    // wrap within S4's 1 ms window).
     sleepers: int32(),
     // Workers waiting for work (spinning or sleeping; QEMU idle_threads).
     // Written by workers (add on entering waitForWork, sub on leaving it,
     // never per job); read by the home thread to decide whether to spawn.
     idle: int32(),
-    // Workers spinning on the ring before they sleep (at most a few).
-    // Written by workers (add before the spin, sub when it ends, W0); read
-    // by the submitter (load after its tail store, S2): while one spins it
-    // finds the new request itself, so no futex wake is needed. A spinner
-    // that leaves with more requests queued than it takes wakes a sleeper
-    // (W0') — Go's scheduler shape, so that parallelism still ramps up.
+    // The spinner role: 0, or the id + 1 of the one worker that is bound to
+    // look at the ring again (spinning before it sleeps, or between a
+    // completion and its next take). Written by that worker
+    // (compareExchange 0 → id + 1, W0; store 0 when it gives the role up,
+    // before its next look at the ring) and by the home thread when the
+    // holder died (compareExchange id + 1 → 0); read by the submitter
+    // (load after its tail store, S2): while the role is held, no futex
+    // wake is needed.
     spinning: int32(),
     // Completion ring tail. Written by workers (add 1 to reserve an entry);
     // read by the home thread's completion BH.

@@ -92,6 +92,10 @@ function finish(slot: number, value: unknown, failed: boolean): void {
     len = encodedLength(e);
     if (tag === TAG_MESSAGE) port.postMessage({ slot, value });
   }
+  // Before the home thread can see this completion and submit the next
+  // request: if we will be waiting for it, hold the spinner role (W0), so
+  // the submitter need not wake anybody.
+  claimSpinner();
   ring.publish(slot, tag, len);
 }
 
@@ -150,6 +154,48 @@ function spin(): boolean {
   return false;
 }
 
+/** Whether this worker holds the spinner role (`spinning` holds our id + 1). */
+let spinner = false;
+const SPINNER_ID = data.id + 1;
+
+/**
+ * (W0) Takes the spinner role, if nobody holds it, no other worker is awake
+ * and nothing is queued: then submitters skip the futex wake, because we
+ * are bound to look at the ring. A worker still running a job comes back
+ * to the ring by itself, and a second spinner only takes CPU from the home
+ * thread that feeds them. Going straight to sleep is always safe; the
+ * spin only saves the wake-up.
+ */
+function claimSpinner(): void {
+  if (spinner || data.spins === 0 || mem.submitHead.load() !== mem.submitTail.load()) return;
+  if (mem.live.load() - sleepingOf(mem.sleepers.load()) > 1) return;
+  spinner = mem.spinning.compareExchange(0, SPINNER_ID) === 0;
+}
+
+/**
+ * (W0) Gives the spinner role up, then looks at the ring — pairs with the
+ * submitter's tail store then `spinning` load (S2): it saw the role held,
+ * so we see its request here, or it saw it free and woke a sleeper
+ * itself. (W0') More than `taking` requests queued and nobody spinning:
+ * wake a sleeper for each one beyond `taking`, or they wait for us alone.
+ * Returns whether work is visible.
+ */
+function releaseSpinner(taking: number): boolean {
+  spinner = false;
+  mem.spinning.store(0);
+  const queued = mem.submitTail.load() - mem.submitHead.load();
+  if (queued > taking && mem.spinning.load() === 0) {
+    // Every request published while we held the role is in `queued` (the
+    // submitters skipped their wakes for them): one sleeper for each.
+    const sleeping = sleepingOf(mem.sleepers.load());
+    if (sleeping !== 0) {
+      mem.workSeq.add(1);
+      mem.workSeq.notify(Math.min(sleeping, queued - taking));
+    }
+  }
+  return queued > 0 || mem.mail.load(data.id) !== mailSeen;
+}
+
 /**
  * Waits for work (QEMU worker_thread's wait on the request semaphore, with
  * a spin first); returns false when this worker should retire. Counted in
@@ -164,29 +210,13 @@ function waitForWork(): boolean {
 }
 
 function waitIdle(): boolean {
-  // Spin first — a futex wake costs 10–50 µs here, a busy hand-off well
-  // under 1 — but only while no other worker is awake: a worker still
-  // running a job comes back to the ring by itself, and a second spinner
-  // finds nothing more, only takes CPU from the home thread that feeds
-  // them. (Going straight to sleep is always safe; the spin only saves
-  // the wake-up.)
-  // (W0) Counted as the spinner, so that submitters skip the futex wake.
   const start = spinParams.maxNs !== 0 ? performance.now() : 0;
-  if (data.spins > 0 && mem.live.load() - sleepingOf(mem.sleepers.load()) <= 1 && mem.spinning.compareExchange(0, 1) === 0) {
-    const found = spin();
-    // (W0) Uncounted before the look below: pairs with the submitter's tail
-    // store then `spinning` load (S2) — it saw us counted, so we see its
-    // request here, or it saw us gone and woke a sleeper itself.
-    mem.spinning.sub(1);
-    if (found || workVisible()) {
-      // (W0') More queued than we are about to take, and no spinner left
-      // to take it: wake a sleeper, or the burst waits for us alone.
-      if (mem.submitTail.load() - mem.submitHead.load() > 1 && mem.spinning.load() === 0 && sleepingOf(mem.sleepers.load()) !== 0) {
-        mem.workSeq.add(1);
-        mem.workSeq.notify(1);
-      }
-      return true;
-    }
+  claimSpinner();
+  if (spinner) {
+    // Keep the role when work appears: the main loop gives it up once it
+    // has taken a request (W0'), so submitters skip the wake until then.
+    if (spin()) return true;
+    if (releaseSpinner(1)) return true;
   }
   const seq = mem.workSeq.load();
   // Count ourselves as sleeping first, then check every condition once more
@@ -238,6 +268,9 @@ async function main(): Promise<void> {
       if (!waitForWork()) break;
       continue;
     }
+    // The spinner took its request: give the role up, and wake a sleeper
+    // for whatever else is queued (W0').
+    if (spinner) releaseSpinner(0);
     // Back-pressure is on: tell the home thread the queue just got shorter.
     if (mem.signalTake.load() !== 0) completion.schedule();
     const pending = run(slot);

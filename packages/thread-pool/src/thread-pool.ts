@@ -77,6 +77,8 @@ function checkLimit(what: string, v: unknown, min: number, max: number): number 
 }
 
 const entry = new URL('./pool-worker.js', import.meta.url);
+/** How long a notify that woke workers lets later ones skip (S4), in ms. */
+const S4_WINDOW_MS = 1;
 /** Most ring entries dispatch holds back before publishing them (S3). */
 const PUBLISH_BATCH = 64;
 /** takeCompletion: a slot that only had to be freed. */
@@ -135,6 +137,10 @@ export class ThreadPool {
   private doneTailSeen = 0;
   /** The `sleepers` word after the last notify that woke a worker, or -1 (S4). */
   private wokeAt = -1;
+  /** Workers woken since the word was last different (S4). */
+  private inTransit = 0;
+  /** When the S4 window opened (performance.now()). */
+  private wokeAtMs = 0;
   private doneHead = 0;
   private outstanding = 0;
   private keepAlive: ReturnType<typeof setInterval> | undefined;
@@ -309,27 +315,43 @@ export class ThreadPool {
   }
 
   /**
-   * (S2) Wake a sleeping worker unless one spins: the tail (or mail) store
-   * above, then these loads of `spinning` and `sleepers`, against the
-   * worker's `spinning.sub` or `sleepers.add` then its next ring check
+   * (S2) Wake a sleeping worker unless one holds the spinner role: the
+   * tail (or mail) store above, then these loads of `spinning` and
+   * `sleepers`, against the worker's store of 0 to `spinning` or its
+   * `sleepers.add`, then its next ring check
    * (store-buffering): either it sees the new work, or we see it counted
    * and bump + notify, which ends its futex wait on the old value.
    */
   private wake(all: boolean): void {
-    // A spinning worker finds one new ring request by itself (W0); mail and
-    // closing are for particular (or all) workers and always wake.
+    // The spinner-role holder looks at the ring again by itself (W0); mail
+    // and closing are for particular (or all) workers and always wake.
     if (!all && this.mem.spinning.load() !== 0) return;
-    const word = this.mem.sleepers.load();
-    const sleepers = sleepingOf(word);
-    if (sleepers === 0) return;
-    // (S4) A worker this thread woke is still on its way out of the wait
-    // and nobody went to sleep since: it takes what was just published.
-    if (!all && word === this.wokeAt) return;
+    let word = this.mem.sleepers.load();
+    if (sleepingOf(word) === 0) return;
+    if (!all && word === this.wokeAt) {
+      // (S4) Workers this thread woke are still on their way out of the
+      // wait, nobody went to sleep since, and each takes one request: skip
+      // the notify unless more are queued. The head first, then the word
+      // again: a woken worker leaves the wait (the word changes) before it
+      // takes its request (the head moves). The window closes after
+      // S4_WINDOW_MS, long before the word's entry counter could wrap.
+      const queued = this.published - this.mem.submitHead.load();
+      word = this.mem.sleepers.load();
+      if (word === this.wokeAt && queued <= this.inTransit && performance.now() - this.wokeAtMs < S4_WINDOW_MS) return;
+    }
     this.mem.workSeq.add(1);
     // Wake as many sleepers as there are waiting requests, at most all. No
     // wake-up is ever deferred: the home thread may block right after.
-    const woken = this.mem.workSeq.notify(all ? undefined : Math.min(sleepers, Math.max(1, this.published - this.mem.submitHead.load())));
-    this.wokeAt = woken > 0 ? word : -1;
+    const woken = this.mem.workSeq.notify(all ? undefined : Math.min(sleepingOf(word), Math.max(1, this.published - this.mem.submitHead.load())));
+    if (all || woken === 0) {
+      this.wokeAt = -1;
+    } else if (word === this.wokeAt) {
+      this.inTransit += woken;
+    } else {
+      this.wokeAt = word;
+      this.inTransit = woken;
+      this.wokeAtMs = performance.now();
+    }
   }
 
   /** QEMU: spawn a thread when none is idle and fewer than max exist. */
@@ -562,6 +584,9 @@ export class ThreadPool {
     this.counters.exited++;
     const life = this.mem.retired.load(rec.id);
     const retired = life === WORKER_RETIRED;
+    // It may have died holding the spinner role (W0): submitters would skip
+    // every wake for a worker that never looks at the ring again.
+    if (this.mem.spinning.compareExchange(rec.id + 1, 0) === rec.id + 1) this.wake(true);
     if (!retired) {
       // Died: it never took itself off `live`.
       this.counters.died++;
@@ -716,7 +741,7 @@ export class ThreadPool {
       this.keepAlive.ref();
     } else if (this.outstanding === 0 && was > 0) {
       this.keepAlive?.unref();
-      for (const f of this.afterCompletion.splice(0)) f();
+      if (this.afterCompletion.length > 0) for (const f of this.afterCompletion.splice(0)) f();
     }
   }
 

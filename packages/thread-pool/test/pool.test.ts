@@ -133,6 +133,24 @@ describe('thread-pool / basics', () => {
     expect(() => makePool({ completionBatch: 0 })).toThrow(PoolError);
   });
 
+  it('a burst reaches every sleeping worker: jobs that each wait for the whole burst all meet (wake protocol, verification/models/pool-wakeup.pml)', async () => {
+    // Few spins, so workers sleep between rounds and the spinner role moves
+    // around; every job of a round holds its worker until all of the round
+    // are running, so a request left in the ring while a worker sleeps (a
+    // lost wake-up, or one of parallelism) makes the round give up.
+    const rounds = 400;
+    const words = new SharedArrayBuffer(4 * rounds);
+    const pool = makePool({ min: 4, max: 4, spins: 200, workerData: { words } });
+    for (let r = 0; r < rounds; r++) {
+      const n = 2 + (r % 3);
+      const met = await Promise.all(Array.from({ length: n }, () => pool.submit<number>('meetRound', r * 8 + n)));
+      if (met.some((m) => m !== 1)) throw new Error(`round ${r}: ${n} requests, but one never reached a worker while the others waited in theirs (a lost wake-up)`);
+      // Let the workers go back to sleep now and then.
+      if (r % 4 === 3) await new Promise((x) => setTimeout(x, r % 3));
+    }
+    expect(pool.stats.done).toBe(Array.from({ length: rounds }, (_, r) => 2 + (r % 3)).reduce((a, b) => a + b, 0));
+  });
+
   it('unknown jobs and bad arguments are typed errors', async () => {
     const pool = makePool();
     expect(await codeOf(pool.submit('nope', 1))).toBe('ERR_UNKNOWN_JOB');

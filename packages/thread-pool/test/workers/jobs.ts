@@ -57,3 +57,23 @@ export function meet(n: number, wd: { words: SharedArrayBuffer }): number {
   for (let v = Atomics.load(a, 0); v < n; v = Atomics.load(a, 0)) Atomics.wait(a, 0, v);
   return n;
 }
+/**
+ * Meets the other jobs of its round: `arg` is round * 8 + n; waits (at most
+ * 2 s) until n jobs of the round are inside at once, on word `round` of
+ * workerData.words. Returns 1 if they met, 0 if it gave up: some request
+ * of the round never reached a worker while this one held its own.
+ */
+export function meetRound(arg: number, wd: { words: SharedArrayBuffer }): number {
+  const round = Math.floor(arg / 8);
+  const n = arg % 8;
+  const a = new Int32Array(wd.words);
+  Atomics.add(a, round, 1);
+  Atomics.notify(a, round);
+  const deadline = Date.now() + 2000;
+  for (let v = Atomics.load(a, round); v < n; v = Atomics.load(a, round)) {
+    const left = deadline - Date.now();
+    if (left <= 0) return 0;
+    Atomics.wait(a, round, v, left);
+  }
+  return 1;
+}
