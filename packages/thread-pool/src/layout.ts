@@ -103,9 +103,10 @@ function poolFields(key: number) {
     // takes one request when it wakes (S4; a 22-bit entry counter cannot
     // wrap within S4's 1 ms window).
     sleepers: int32(),
-    // Workers waiting for work (spinning or sleeping; QEMU idle_threads).
-    // Written by workers (add on entering waitForWork, sub on leaving it,
-    // never per job); read by the home thread to decide whether to spawn.
+    // Workers asleep waiting for work (QEMU idle_threads; with the holder
+    // of the spinner role, the idle ones). Written by workers (add before
+    // the sleep, sub after it, never per job); read by the home thread to
+    // decide whether to spawn.
     idle: int32(),
     // The spinner role: 0, or the id + 1 of the one worker that is bound to
     // look at the ring again (spinning before it sleeps, or between a

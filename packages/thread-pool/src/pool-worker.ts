@@ -199,17 +199,11 @@ function releaseSpinner(taking: number): boolean {
 /**
  * Waits for work (QEMU worker_thread's wait on the request semaphore, with
  * a spin first); returns false when this worker should retire. Counted in
- * `idle` throughout, as QEMU counts idle_threads around its wait. The
- * protocol (W0, W0', the sleep against S2) is explained in layout.ts.
+ * `idle` while it sleeps, as QEMU counts idle_threads around its wait (the
+ * spinner counts as idle through the spinner role). The protocol (W0,
+ * W0', the sleep against S2) is explained in layout.ts.
  */
 function waitForWork(): boolean {
-  mem.idle.add(1);
-  const keep = waitIdle();
-  mem.idle.sub(1);
-  return keep;
-}
-
-function waitIdle(): boolean {
   const start = spinParams.maxNs !== 0 ? performance.now() : 0;
   claimSpinner();
   if (spinner) {
@@ -224,17 +218,20 @@ function waitIdle(): boolean {
   // `sleepers` load (S2): it either sees us and bumps `workSeq`, or we see
   // its work here. The futex wait on the `seq` read before that catches a
   // bump that lands in between.
+  mem.idle.add(1);
   mem.sleepers.add(SLEEP_ENTER);
   let closing = mem.closing.load() !== 0;
   if (!closing && !workVisible()) {
     const r = mem.workSeq.wait(seq, data.idleTimeoutMs);
     mem.sleepers.sub(1);
+    mem.idle.sub(1);
     // QEMU adjust_polling_time: a wait the window could have covered grows it.
     if (spinParams.maxNs !== 0) spinWindowNs = adjustPollWindow(spinWindowNs, (performance.now() - start) * 1e6, spinParams);
     closing = mem.closing.load() !== 0;
     if (r !== 'timed-out' && !closing) return true;
   } else {
     mem.sleepers.sub(1);
+    mem.idle.sub(1);
     if (!closing) return true;
   }
   // Idle for idleTimeoutMs (or the pool is closing): retire if the pool

@@ -356,7 +356,8 @@ export class ThreadPool {
 
   /** QEMU: spawn a thread when none is idle and fewer than max exist. */
   private maybeSpawn(): void {
-    if (this.mem.idle.load() === 0 && this.workers.size < this.max) this.spawn();
+    // Idle: sleeping (counted in `idle`) or holding the spinner role.
+    if (this.workers.size < this.max && this.mem.idle.load() === 0 && this.mem.spinning.load() === 0) this.spawn();
   }
 
   private spawn(): void {
@@ -763,7 +764,7 @@ export class ThreadPool {
       active,
       ...this.counters,
       workers: this.workers.size,
-      idleWorkers: this.mem.idle.load(),
+      idleWorkers: this.mem.idle.load() + (this.mem.spinning.load() !== 0 ? 1 : 0),
     };
   }
 }
