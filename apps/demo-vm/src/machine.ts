@@ -150,9 +150,9 @@ export class Machine {
     }
     const poll = { maxNs: o.pollMaxNs, grow: o.pollGrow, shrink: o.pollShrink };
     for (let i = 0; i < o.iothreads; i++) {
-      this.iothreads.push(await BlkIothread.start({ name: `iothread${i}`, poll, memory: this.memory.handle, poolMax: o.poolMax, poolSpins: o.poolSpins, completionBatch: o.poolBatch, clocks: this.clocks.handle, trace }));
+      this.iothreads.push(await BlkIothread.start({ name: `iothread${i}`, poll, memory: this.memory.handle, poolMax: o.poolMax, poolSpins: o.poolSpins, completionBatch: o.poolBatch, aio: o.aio, clocks: this.clocks.handle, trace }));
     }
-    this.hosts = o.iothreads === 0 ? [new LocalBlkHost(this.ctx, { memory: this.memory.handle, poolMax: o.poolMax, poolSpins: o.poolSpins, completionBatch: o.poolBatch })] : this.iothreads;
+    this.hosts = o.iothreads === 0 ? [new LocalBlkHost(this.ctx, { memory: this.memory.handle, poolMax: o.poolMax, poolSpins: o.poolSpins, completionBatch: o.poolBatch, aio: o.aio })] : this.iothreads;
     // Every doorbell notifier must be in the table before the vCPUs get its handle.
     const queues = o.disks * o.queues;
     this.table = IoEventFdTable.create({ entries: Math.max(1, 2 * queues), vcpus: o.vcpus });

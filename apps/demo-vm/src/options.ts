@@ -24,6 +24,7 @@ export interface VmOptions {
   readonly poolMax: number;
   readonly poolSpins: number;
   readonly poolBatch: number;
+  readonly aio: 'threads' | 'inline';
   readonly rw: RwMode;
   readonly rwmixread: number;
   readonly bs: number;
@@ -87,6 +88,7 @@ export function buildCommand(): Command {
     .addOption(new Option('--halt-poll-ns <ns>', 'a halted vCPU polls for interrupts this long before it sleeps (KVM halt_poll_ns, 200000 there; 0 here: on two cores a polling vCPU takes the core its iothread needs)').default(0).argParser(int('--halt-poll-ns', 0, 1e9)))
     .addOption(new Option('--pool-max <n>', 'thread-pool workers per iothread (or main loop)').default(1).argParser(int('--pool-max', 1, 64)))
     .addOption(new Option('--pool-batch <n>', 'completions a thread-pool worker hands back with one wake-up of its iothread while more requests are queued (1: one each, as QEMU)').default(1).argParser(int('--pool-batch', 1, 1024)))
+    .addOption(new Option('--aio <mode>', "where disk reads and writes run: on each iothread's thread pool (threads, QEMU aio=threads) or on the iothread itself, one at a time (inline: no hand-off, fastest for an image in the page cache; a slow disk stalls the iothread)").choices(['threads', 'inline']).default('threads'))
     .addOption(new Option('--pool-spins <n>', 'loads a thread-pool worker spins for its next request before it sleeps').default(20000).argParser(int('--pool-spins', 0, 1e9)))
     .addOption(new Option('--rw <mode>', 'workload').choices(['randread', 'randwrite', 'randrw', 'seqread', 'seqwrite']).default('randrw'))
     .addOption(new Option('--rwmixread <pct>', 'share of reads in randrw, percent').default(50).argParser(int('--rwmixread', 0, 100)))
@@ -140,6 +142,7 @@ export function parseOptions(argv: readonly string[]): VmOptions {
     poolMax: o.poolMax as number,
     poolSpins: o.poolSpins as number,
     poolBatch: o.poolBatch as number,
+    aio: o.aio as 'threads' | 'inline',
     rw: o.rw as RwMode,
     rwmixread: o.rwmixread as number,
     bs: o.bs as number,

@@ -21,6 +21,7 @@ export interface RunResult {
     readonly bs: number;
     readonly qd: number;
     readonly pollMaxNs: number;
+    readonly aio: 'threads' | 'inline';
     readonly verify: boolean;
   };
   readonly seconds: number;
@@ -81,7 +82,7 @@ export async function collect(m: Machine, o: VmOptions, reports: readonly VcpuRe
   threads.push({ name: 'thread-pool workers and the rest', cpuMs: Math.max(0, Math.round((usage.user + usage.system) / 1000 - known)) });
   const perReq = (n: number): number => (t.ops === 0 ? 0 : round(n / t.ops, 4));
   return {
-    config: { vcpus: o.vcpus, disks: o.disks, queuesPerDisk: o.queues, iothreads: o.iothreads, ioeventfd: m.ioeventfd, rw: o.rw, bs: o.bs, qd: o.qd, pollMaxNs: o.pollMaxNs, verify: o.verify },
+    config: { vcpus: o.vcpus, disks: o.disks, queuesPerDisk: o.queues, iothreads: o.iothreads, ioeventfd: m.ioeventfd, rw: o.rw, bs: o.bs, qd: o.qd, pollMaxNs: o.pollMaxNs, aio: o.aio, verify: o.verify },
     seconds: round(seconds, 3),
     requests: t.ops,
     iops: Math.round(t.ops / seconds),
@@ -134,7 +135,7 @@ function round(x: number, digits: number): number {
 /** The table a person reads. */
 export function renderTable(r: RunResult): string {
   const c = r.config;
-  const head = `${c.vcpus} vCPU${c.vcpus > 1 ? 's' : ''}, ${c.disks} disk${c.disks > 1 ? 's' : ''} × ${c.queuesPerDisk} queue${c.queuesPerDisk > 1 ? 's' : ''}, ${c.iothreads === 0 ? 'no iothread (main loop)' : `${c.iothreads} iothread${c.iothreads > 1 ? 's' : ''}`}, ioeventfd ${c.ioeventfd ? 'on' : 'off'}, ${c.rw} bs=${c.bs >= 1024 ? `${c.bs / 1024}k` : c.bs} qd=${c.qd}${c.verify ? ', verify' : ''}`;
+  const head = `${c.vcpus} vCPU${c.vcpus > 1 ? 's' : ''}, ${c.disks} disk${c.disks > 1 ? 's' : ''} × ${c.queuesPerDisk} queue${c.queuesPerDisk > 1 ? 's' : ''}, ${c.iothreads === 0 ? 'no iothread (main loop)' : `${c.iothreads} iothread${c.iothreads > 1 ? 's' : ''}`}, ioeventfd ${c.ioeventfd ? 'on' : 'off'}, ${c.rw} bs=${c.bs >= 1024 ? `${c.bs / 1024}k` : c.bs} qd=${c.qd}${c.aio === 'inline' ? ', aio=inline' : ''}${c.verify ? ', verify' : ''}`;
   const t = new Table({ style: { head: [], border: [] } });
   const fmt = (n: number): string => n.toLocaleString('en-US');
   t.push(

@@ -1,5 +1,6 @@
 import { runWorkers } from '@vmloop/test-kit';
 import { describe, expect, it } from 'vitest';
+import type { BlkIothread } from '@vmloop/virtio';
 import { makeMachine } from './machine.js';
 import type { GuestData, GuestResult } from './workers/blk-guest.js';
 
@@ -32,6 +33,24 @@ describe('virtio-blk / integration (a guest on a vCPU worker, real exits, data v
     expect(r.ioeventfdWrites).toBe(0);
     expect(m.device.state.syncNotifies).toBeGreaterThan(0);
     expect(m.device.state.ioeventfd).toBe('disabled');
+  });
+
+  it('aio inline on an IOThread: the iothread does the I/O itself (the pool runs nothing), data still verified', async () => {
+    let pool: { submitted: number } | undefined;
+    let reads = 0;
+    const m = await makeMachine({ iothread: true, ioeventfd: true, aio: 'inline' });
+    try {
+      const data: GuestData = { space: m.space, memory: m.memory.handle, irq: m.irq.map((n) => n.handle), legacy: false, blocks: 512, queueDepth: 16, seed: 11 };
+      const [r] = await runWorkers<GuestResult>(guest, [data], { timeoutMs: 60_000, what: () => 'inline guest did not finish' });
+      expect(r!.requests).toBeGreaterThan(1024);
+      const s = (await (m.host as BlkIothread).call({ op: 'stats', dp: 0 })) as { dataplane: { reads: number }; pool: { submitted: number } };
+      pool = s.pool;
+      reads = s.dataplane.reads;
+    } finally {
+      await m.close();
+    }
+    expect(reads).toBeGreaterThan(0);
+    expect(pool!.submitted).toBe(0);
   });
 
   it('no iothread (queues on the main loop), ioeventfd off', async () => {

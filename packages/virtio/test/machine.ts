@@ -32,6 +32,8 @@ export interface TestMachineOptions {
   readonly queueSize?: number;
   readonly memoryBytes?: number;
   readonly ioeventfdEntries?: number;
+  /** BlkHostOptions.aio. */
+  readonly aio?: 'threads' | 'inline';
 }
 
 export interface TestMachine {
@@ -62,8 +64,8 @@ export async function makeMachine(o: TestMachineOptions): Promise<TestMachine> {
   const routes = { kind: 'vmloop.irq-routes' as const, version: 1 as const, msi: [irq.map((n) => n.handle)], intx: irq[0]!.handle };
   const table = IoEventFdTable.create({ entries: o.ioeventfdEntries ?? 16, vcpus: 1 });
   const host: BlkQueueHost = o.iothread
-    ? await BlkIothread.start({ name: 'io0', memory: memory.handle, poll: { maxNs: 32768 } })
-    : new LocalBlkHost(ctx, { memory: memory.handle });
+    ? await BlkIothread.start({ name: 'io0', memory: memory.handle, poll: { maxNs: 32768 }, ...(o.aio === undefined ? {} : { aio: o.aio }) })
+    : new LocalBlkHost(ctx, { memory: memory.handle, ...(o.aio === undefined ? {} : { aio: o.aio }) });
   const blk = await VirtioBlk.create({
     path: image,
     readOnly: o.readOnly ?? false,

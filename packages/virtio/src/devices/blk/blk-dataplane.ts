@@ -24,6 +24,7 @@
 import type { AioContext, BottomHalf } from '@vmloop/aio';
 import type { EventNotifier, EventNotifierHandle } from '@vmloop/event-notifier';
 import type { ThreadPool } from '@vmloop/thread-pool';
+import { type BlkJobData, blkIo } from './blk-jobs.js';
 import type { DescriptorChain } from '../../queue/descriptor-chain.js';
 import { queueFeatures } from '../../queue/features.js';
 import type { GuestMemory } from '../../queue/guest-memory.js';
@@ -68,6 +69,12 @@ export interface BlkDataplaneOptions {
   readonly memory: GuestMemory;
   /** A pool on `ctx` whose jobs module is the blk job module (blk-jobs.js) and whose workerData holds `table`. */
   readonly pool: ThreadPool;
+  /**
+   * Run reads, writes and flushes on this context's own thread, one at a
+   * time, with the pool's job (`aio: 'inline'`, see BlkHostOptions.aio):
+   * the job's data. Undefined: through the pool (QEMU aio=threads).
+   */
+  readonly inline?: BlkJobData;
   readonly table: IoRequestTable;
   readonly disk: BlkDisk;
   /** The device's queue indices this context serves. */
@@ -353,7 +360,7 @@ export class BlkDataplane {
     const gen = this.generation;
     this.inFlight++;
     this.o.tracer?.('submit', this.o.queues[w.local]!, req.type);
-    this.o.pool.submitCallback<number>('blkIo', row, (err, res) => {
+    const done = (err: Error | null, res?: number): void => {
       this.o.table.release(row);
       this.inFlight--;
       const ok = err === null && res !== undefined && res >= 0;
@@ -370,7 +377,11 @@ export class BlkDataplane {
       const next = this.waiting.shift();
       if (next !== undefined) this.io(next);
       if (this.inFlight === 0 && this.waiting.length === 0) for (const f of this.drainWaiters.splice(0)) f();
-    });
+    };
+    // Inline: the request completes here, inside the queue's drain, like a
+    // request that fails validation; blkIo never throws for I/O errors.
+    if (this.o.inline !== undefined) done(null, blkIo(row, this.o.inline));
+    else this.o.pool.submitCallback<number>('blkIo', row, done);
   }
 
   /** Status byte, then the used element (QEMU virtio_blk_req_complete); the interrupt decision waits for the batch. */

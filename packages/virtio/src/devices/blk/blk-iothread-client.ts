@@ -27,6 +27,8 @@ export interface BlkIothreadOptions {
   readonly poolSpins?: number;
   /** Completions a pool worker hands back together (ThreadPoolOptions.completionBatch). */
   readonly completionBatch?: number;
+  /** Where this thread's I/O runs (BlkHostOptions.aio; default 'threads'). */
+  readonly aio?: 'threads' | 'inline';
   /** Record trace points (polls, BHs, kicks, completions, interrupts) for `trace()`. */
   readonly trace?: boolean;
   readonly clocks?: ClocksHandle;
@@ -73,6 +75,7 @@ export class BlkIothread {
         ...(options.poolMax === undefined ? {} : { poolMax: options.poolMax }),
         ...(options.poolSpins === undefined ? {} : { poolSpins: options.poolSpins }),
         ...(options.completionBatch === undefined ? {} : { completionBatch: options.completionBatch }),
+        ...(options.aio === undefined ? {} : { aio: options.aio }),
       },
       trace: options.trace === true,
     });
