@@ -1,7 +1,7 @@
 /*
  * How thread-pool workers wait for requests and how a submission wakes
  * them (packages/thread-pool/src/pool-worker.ts claimSpinner,
- * releaseSpinner, waitIdle; thread-pool.ts publish, wake; the steps W0,
+ * releaseSpinner, waitForWork; thread-pool.ts publish, wake; the steps W0,
  * W0', S2, S4 of layout.ts).
  *
  * Two workers and the home thread. The home thread publishes two requests
@@ -22,7 +22,7 @@
  * futex is modelled exactly: the wait blocks only if workSeq still holds
  * the value read, and a notify releases one blocked worker.
  *
- * The two jobs meet: each runs until both have started (the `meet` job of
+ * The two jobs meet: each runs until both have started (the `meetRound` job of
  * the tests). So the requests complete only if the second one reaches the
  * second worker while the first worker is busy: a lost wake-up *and* a
  * lost wake-up of parallelism both end in a deadlock, which spin reports
