@@ -80,6 +80,7 @@ interface PoolInternals {
   mem: Instance<Record<string, never>> & PoolMemory;
   completionBh: BottomHalf;
   completionBhCallback(): void;
+  publish(): void;
 }
 
 /** The mutant: the completion BH's schedule() does nothing from inside completionBhCallback. */
@@ -128,6 +129,10 @@ function harness(name: string, expect: 'pass' | 'fail') {
           if (!home.done[1 - i]) ctx.waitWhile(() => !home.done[1 - i]);
         });
       }
+      // The second request is held back for the completion BH to publish
+      // (S3: more outstanding than workers); publish both now — this harness
+      // is about the completions, and pool-wakeup.pml about publication.
+      p.publish();
       return { home, handles: { memory: { buffer: p.mem.buffer, byteOffset: p.mem.byteOffset }, completion } };
     },
     open: (h) => ({
