@@ -53,6 +53,15 @@ describe('virtio-blk / integration (a guest on a vCPU worker, real exits, data v
     expect(pool!.submitted).toBe(0);
   });
 
+  it('aio inline on the main loop, two machines in one process: each host does I/O on its own guest memory', async () => {
+    // The job caches guest memory per host: a cache for the process would
+    // send the second machine's reads into the first one's memory.
+    for (const seed of [3, 5]) {
+      const { r } = await runGuest({ iothread: false, ioeventfd: false, aio: 'inline' }, { seed });
+      expect(r.requests).toBeGreaterThan(1024);
+    }
+  });
+
   it('no iothread (queues on the main loop), ioeventfd off', async () => {
     const { r } = await runGuest({ iothread: false, ioeventfd: false });
     expect(r.requests).toBeGreaterThan(1024);

@@ -33,8 +33,20 @@ export interface BlkJobData {
   readonly rowLength: number;
 }
 
-let memory: GuestMemory | undefined;
-let table: Float64Array | undefined;
+/**
+ * Guest memory and the table, opened once per job data: a pool worker sees
+ * one (its workerData), a context running I/O inline (aio 'inline') one
+ * per host, and a process may have several hosts.
+ */
+const opened = new WeakMap<BlkJobData, { readonly memory: GuestMemory; readonly table: Float64Array }>();
+function open(wd: BlkJobData): { readonly memory: GuestMemory; readonly table: Float64Array } {
+  let o = opened.get(wd);
+  if (o === undefined) {
+    o = { memory: GuestMemory.open(wd.memory), table: new Float64Array(wd.table) };
+    opened.set(wd, o);
+  }
+  return o;
+}
 const EIO = 5;
 const EFAULT = 14;
 const ZEROES = new Uint8Array(1 << 16);
@@ -46,9 +58,7 @@ function errno(e: unknown): number {
 
 /** Runs row `row` of the request table; returns bytes done or -errno. */
 export function blkIo(row: number, wd: BlkJobData): number {
-  memory ??= GuestMemory.open(wd.memory);
-  table ??= new Float64Array(wd.table);
-  const t = table;
+  const { memory, table: t } = open(wd);
   const base = row * wd.rowLength;
   const op = t[base + IO_ROW_OP];
   const fd = t[base + IO_ROW_FD]!;
