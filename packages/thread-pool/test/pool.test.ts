@@ -151,6 +151,17 @@ describe('thread-pool / basics', () => {
     expect(pool.stats.done).toBe(Array.from({ length: rounds }, (_, r) => 2 + (r % 3)).reduce((a, b) => a + b, 0));
   });
 
+  it('spinMaxNs: requests that come a little apart (the adaptive spin window in use) all complete with their results; a bad value is ERR_INVALID_ARGUMENT', async () => {
+    expect(() => new ThreadPool(AioContext.create(), { jobs, spinMaxNs: -1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    const pool = makePool({ min: 2, max: 2, spins: 100, spinMaxNs: 500_000 });
+    for (let i = 0; i < 300; i++) {
+      expect(await withWatchdog(pool.submit<number>('add1', i), 10_000, `request ${i} never completed`)).toBe(i + 1);
+      // Gaps of a timer turn: sleeps the window can grow to cover.
+      if (i % 3 === 0) await new Promise((r) => setTimeout(r, 0));
+    }
+    expect(pool.stats.done).toBe(300);
+  });
+
   it('unknown jobs and bad arguments are typed errors', async () => {
     const pool = makePool();
     expect(await codeOf(pool.submit('nope', 1))).toBe('ERR_UNKNOWN_JOB');
