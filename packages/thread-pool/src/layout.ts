@@ -231,7 +231,7 @@ export type PoolMemory = Instance<ReturnType<typeof poolFields>> & {
   payloadBase(slot: number): number;
 };
 
-function withSlots(inst: Instance<ReturnType<typeof poolFields>>, shape: PoolShape): PoolMemory {
+function withSlots(inst: Instance<ReturnType<typeof poolFields>>, shape: PoolShape, slotAreaOffset: number): PoolMemory {
   const stride = slotStride(shape.payload);
   const area = inst.slotArea;
   const words = stride / 4;
@@ -240,7 +240,7 @@ function withSlots(inst: Instance<ReturnType<typeof poolFields>>, shape: PoolSha
     argMeta: new SlotWord(area, words, SLOT_ARG_META),
     resMeta: new SlotWord(area, words, SLOT_RES_META),
     worker: new SlotWord(area, words, SLOT_WORKER),
-    payload: new Uint8Array(inst.buffer, inst.byteOffset + family(keyOf(shape)).offsets.slotArea, shape.slots * stride),
+    payload: new Uint8Array(inst.buffer, inst.byteOffset + slotAreaOffset, shape.slots * stride),
     payloadBase: (slot: number): number => slot * stride + SLOT_HEADER,
   });
 }
@@ -253,9 +253,9 @@ export function poolLayout(shape: PoolShape) {
   return {
     byteLength: layout.byteLength,
     /** A fresh pool memory in its own SharedArrayBuffer. */
-    create: (): PoolMemory => withSlots(layout.create(), shape),
+    create: (): PoolMemory => withSlots(layout.create(), shape, layout.offsets.slotArea),
     /** A pool memory from a `{ buffer, byteOffset }` handle received from the home thread. */
-    open: (handle: unknown): PoolMemory => withSlots(layout.open(handle), shape),
+    open: (handle: unknown): PoolMemory => withSlots(layout.open(handle), shape, layout.offsets.slotArea),
   };
 }
 

@@ -328,21 +328,22 @@ export class ThreadPool {
     if (!all && this.mem.spinning.load() !== 0) return;
     let word = this.mem.sleepers.load();
     if (sleepingOf(word) === 0) return;
+    const queued = this.published - this.mem.submitHead.load();
     if (!all && word === this.wokeAt) {
       // (S4) Workers this thread woke are still on their way out of the
       // wait, nobody went to sleep since, and each takes one request: skip
-      // the notify unless more are queued. The head first, then the word
-      // again: a woken worker leaves the wait (the word changes) before it
-      // takes its request (the head moves). The window closes after
-      // S4_WINDOW_MS, long before the word's entry counter could wrap.
-      const queued = this.published - this.mem.submitHead.load();
+      // the notify unless more are queued. The head (read above) first,
+      // then the word again: a woken worker leaves the wait (the word
+      // changes) before it takes its request (the head moves). The window
+      // closes after S4_WINDOW_MS, long before the word's entry counter
+      // could wrap.
       word = this.mem.sleepers.load();
       if (word === this.wokeAt && queued <= this.inTransit && performance.now() - this.wokeAtMs < S4_WINDOW_MS) return;
     }
     this.mem.workSeq.add(1);
     // Wake as many sleepers as there are waiting requests, at most all. No
     // wake-up is ever deferred: the home thread may block right after.
-    const woken = this.mem.workSeq.notify(all ? undefined : Math.min(sleepingOf(word), Math.max(1, this.published - this.mem.submitHead.load())));
+    const woken = this.mem.workSeq.notify(all ? undefined : Math.min(sleepingOf(word), Math.max(1, queued)));
     if (all || woken === 0) {
       this.wokeAt = -1;
     } else if (word === this.wokeAt) {
