@@ -41,6 +41,7 @@ cases=(
   "pool-wakeup.pml|-DBUG_NO_HANDOFF|bug"
   "pool-wakeup.pml|-DBUG_S4_COUNT|bug"
   "pool-wakeup.pml|-DBUG_NO_RECHECK|bug"
+  "pool-wakeup.pml|-DBUG_S4_ALWAYS|bug"
   "ioeventfd-deassign.pml||ok"
   "ioeventfd-deassign.pml|-DBUG_NO_QUIESCE|bug"
   "ioeventfd-deassign.pml|-DBUG_CLEAR_FIRST|bug"

@@ -8,9 +8,12 @@
  * one after the other (the tail store, S2) and after each one: skips the
  * wake while a worker holds the spinner role; otherwise, if a worker
  * sleeps and the sleepers word is not exactly as it was after the last
- * notify that woke somebody (S4), bumps workSeq and notifies one sleeper.
- * (S4 skips only while no more requests are queued than workers it woke
- * since the word last changed: each woken worker takes one.) A worker
+ * notify (S4), bumps workSeq and notifies min(sleepers, queued) of them.
+ * (S4 skips while the word is unchanged since a notify and either no more
+ * requests are queued than workers woken since — each takes one — or a
+ * notify woke fewer than it asked for: then every sleeper counted was out
+ * of the futex, leaving it or entering it with the old workSeq, and looks
+ * at the ring anyway.) A worker
  * takes requests while there are any. It holds the spinner role
  * (W0: compare-exchange 0 -> its id, only when it is the only worker
  * awake and nothing is queued) after finishing a job and while it spins;
@@ -44,6 +47,10 @@
  *                   entry counter: a worker that was woken, left and went
  *                   back to sleep looks like one still on its way out, and
  *                   the request that needs it is never signalled.
+ *   BUG_S4_ALWAYS   S4 skips whenever the word is unchanged since the
+ *                   last notify, even when that notify woke all it asked
+ *                   for and more requests are queued than it woke: the
+ *                   second sleeper is never woken.
  *   BUG_NO_RECHECK  a sleeper does not look at the ring after counting
  *                   itself: a submitter that read the count before it
  *                   skips the wake, and the request is slept through.
@@ -95,7 +102,8 @@ proctype home() {
   byte c, e, h;
   byte wokeCount = 255, wokeEntries = 255;   /* the sleepers word after the last notify that woke one */
   byte inTransit = 0;                         /* workers woken since the word was last different */
-  bit woken;
+  bit allWoken = 0;                           /* a notify since then woke fewer than it asked for */
+  byte woken, asked;
   do
   :: r < R ->
     tail++; r++;                             /* (S2) the tail store */
@@ -114,7 +122,11 @@ proctype home() {
         h = head;
         atomic { c = sleepCount; e = sleepEntries };
         if
-        :: c == wokeCount && e == wokeEntries && tail - h <= inTransit -> goto skipped
+#ifdef BUG_S4_ALWAYS
+        :: c == wokeCount && e == wokeEntries -> goto skipped
+#else
+        :: c == wokeCount && e == wokeEntries && (allWoken || tail - h <= inTransit) -> goto skipped
+#endif
         :: else -> skip
         fi;
         goto wake
@@ -122,11 +134,16 @@ proctype home() {
       :: else ->
 wake:
         workSeq++;
-        notify_one(woken);
+        /* Atomics.notify(workSeq, min(sleepers, max(1, queued))) */
+        h = head;
+        if :: tail - h > 1 -> asked = tail - h :: else -> asked = 1 fi;
+        if :: asked > c -> asked = c :: else -> skip fi;
+        notify_n(asked, woken);
         if
-        :: woken && c == wokeCount && e == wokeEntries -> inTransit++
-        :: woken && !(c == wokeCount && e == wokeEntries) -> wokeCount = c; wokeEntries = e; inTransit = 1
-        :: else -> wokeCount = 255; wokeEntries = 255; inTransit = 0
+        :: c == wokeCount && e == wokeEntries -> inTransit = inTransit + woken;
+           if :: woken < asked -> allWoken = 1 :: else -> skip fi
+        :: else -> wokeCount = c; wokeEntries = e; inTransit = woken;
+           if :: woken < asked -> allWoken = 1 :: else -> allWoken = 0 fi
         fi
       fi
     fi;

@@ -36,9 +36,11 @@
  * store (S2), loads `spinning`: while the role is held its holder is bound
  * to see the tail (store-buffering against the holder's store of 0 then
  * its look), so no wake is needed; otherwise it loads `sleepers` and, if
- * any, bumps `workSeq` and notifies (S4: not again while workers it woke
- * are still on their way out and no more requests are queued than they
- * take, one each). The holder, giving the role up with more
+ * any, bumps `workSeq` and notifies (S4: not again while the word is as it
+ * was at the last notify and either no more requests are queued than the
+ * workers it woke, who take one each, or that notify woke fewer than it
+ * asked for, so every sleeper counted was out of the futex and looks at the
+ * ring anyway). The holder, giving the role up with more
  * queued than it takes, wakes one sleeper itself (W0'), so a burst still
  * reaches every worker while a request at a time costs no futex wake.
  *
@@ -97,11 +99,13 @@ function poolFields(key: number) {
     // entries (wrapping). Written by workers (add SLEEP_ENTER before the
     // last ring check, sub 1 after the wait); read by the submitter (load
     // after its tail store, S2) to skip the notify when nobody sleeps, and
-    // to skip it again while the word is exactly as it was after a notify
-    // that woke workers and no more requests are queued than they take:
-    // they have yet to leave the wait, nobody went to sleep since, and each
-    // takes one request when it wakes (S4; a 22-bit entry counter cannot
-    // wrap within S4's 1 ms window).
+    // to skip it again while the word is exactly as it was at its last
+    // notify (nobody went to sleep or woke up since) and either no more
+    // requests are queued than the workers it woke, who take one each, or
+    // that notify woke fewer than it asked for (every sleeper counted was
+    // leaving the wait, or entering it with the old `workSeq`, and looks at
+    // the ring anyway) (S4; a 22-bit entry counter cannot wrap within S4's
+    // 1 ms window).
     sleepers: int32(),
     // Workers asleep waiting for work (QEMU idle_threads; with the holder
     // of the spinner role, the idle ones). Written by workers (add before

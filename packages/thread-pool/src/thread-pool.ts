@@ -135,10 +135,12 @@ export class ThreadPool {
   private published = 0;
   /** The shared `doneTail` as last read; re-read only when the drain catches up with it. */
   private doneTailSeen = 0;
-  /** The `sleepers` word after the last notify that woke a worker, or -1 (S4). */
+  /** The `sleepers` word when the last notify was made, or -1 (S4). */
   private wokeAt = -1;
   /** Workers woken since the word was last different (S4). */
   private inTransit = 0;
+  /** A notify since the word was last different woke fewer than it asked for: every sleeper counted is on its way to the ring (S4). */
+  private allWoken = false;
   /** When the S4 window opened (performance.now()). */
   private wokeAtMs = 0;
   private doneHead = 0;
@@ -330,27 +332,33 @@ export class ThreadPool {
     if (sleepingOf(word) === 0) return;
     const queued = this.published - this.mem.submitHead.load();
     if (!all && word === this.wokeAt) {
-      // (S4) Workers this thread woke are still on their way out of the
-      // wait, nobody went to sleep since, and each takes one request: skip
-      // the notify unless more are queued. The head (read above) first,
-      // then the word again: a woken worker leaves the wait (the word
-      // changes) before it takes its request (the head moves). The window
-      // closes after S4_WINDOW_MS, long before the word's entry counter
-      // could wrap.
+      // (S4) Nobody went to sleep or woke up since this thread's last
+      // notify: skip this one if that notify woke fewer than it asked for
+      // (then every sleeper counted was out of the futex wait, leaving it
+      // or about to enter it with the old `workSeq`, and looks at the ring
+      // anyway), or if no more requests are queued than the workers it
+      // woke, who take one each. The head (read above) first, then the
+      // word again: a woken worker leaves the wait (the word changes)
+      // before it takes its request (the head moves). The window closes
+      // after S4_WINDOW_MS, long before the word's entry counter could
+      // wrap.
       word = this.mem.sleepers.load();
-      if (word === this.wokeAt && queued <= this.inTransit && performance.now() - this.wokeAtMs < S4_WINDOW_MS) return;
+      if (word === this.wokeAt && (this.allWoken || queued <= this.inTransit) && performance.now() - this.wokeAtMs < S4_WINDOW_MS) return;
     }
     this.mem.workSeq.add(1);
     // Wake as many sleepers as there are waiting requests, at most all. No
     // wake-up is ever deferred: the home thread may block right after.
-    const woken = this.mem.workSeq.notify(all ? undefined : Math.min(sleepingOf(word), Math.max(1, queued)));
-    if (all || woken === 0) {
+    const asked = all ? Number.POSITIVE_INFINITY : Math.min(sleepingOf(word), Math.max(1, queued));
+    const woken = this.mem.workSeq.notify(asked);
+    if (all) {
       this.wokeAt = -1;
     } else if (word === this.wokeAt) {
       this.inTransit += woken;
+      if (woken < asked) this.allWoken = true;
     } else {
       this.wokeAt = word;
       this.inTransit = woken;
+      this.allWoken = woken < asked;
       this.wokeAtMs = performance.now();
     }
   }
