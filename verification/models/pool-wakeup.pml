@@ -73,17 +73,6 @@ byte running = 0;     /* jobs started */
 byte done = 0;        /* jobs finished */
 bit  closing = 0;
 
-inline notify_one(woken) {
-  atomic {
-    if
-    :: asleep[1] -> asleep[1] = 0; woken = 1
-    :: asleep[2] -> asleep[2] = 0; woken = 1
-    :: asleep[3] -> asleep[3] = 0; woken = 1
-    :: else -> woken = 0
-    fi
-  }
-}
-
 /* Atomics.notify(word, n): releases up to n blocked workers (any of them). */
 inline notify_n(n, woken) {
   atomic {
@@ -100,9 +89,9 @@ inline notify_n(n, woken) {
 proctype home() {
   byte r = 0;
   byte c, e, h;
-  byte wokeCount = 255, wokeEntries = 255;   /* the sleepers word after the last notify that woke one */
+  byte wokeCount = 255, wokeEntries = 255;   /* the sleepers word at the last notify */
   byte inTransit = 0;                         /* workers woken since the word was last different */
-  bit allWoken = 0;                           /* a notify since then woke fewer than it asked for */
+  bit allWoken = 0;                           /* a notify since then woke fewer than it asked for (the code: inTransit = Infinity) */
   byte woken, asked;
   do
   :: r < R ->
@@ -111,6 +100,7 @@ proctype home() {
     :: spinning != 0 -> skip                 /* the holder looks again itself */
     :: else ->
       atomic { c = sleepCount; e = sleepEntries };   /* one load of the word */
+      h = head;                                      /* the head, once, for S4 and the notify count */
       if
       :: c == 0 -> skip
 #ifdef BUG_S4_COUNT
@@ -119,7 +109,6 @@ proctype home() {
       /* (S4) head first, then the word again: a woken worker leaves the
          wait (the word changes) before it takes its request (head moves) */
       :: c != 0 && c == wokeCount && e == wokeEntries && e < S4_CAP ->
-        h = head;
         atomic { c = sleepCount; e = sleepEntries };
         if
 #ifdef BUG_S4_ALWAYS
@@ -135,7 +124,6 @@ proctype home() {
 wake:
         workSeq++;
         /* Atomics.notify(workSeq, min(sleepers, max(1, queued))) */
-        h = head;
         if :: tail - h > 1 -> asked = tail - h :: else -> asked = 1 fi;
         if :: asked > c -> asked = c :: else -> skip fi;
         notify_n(asked, woken);

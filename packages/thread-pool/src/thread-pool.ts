@@ -137,10 +137,12 @@ export class ThreadPool {
   private doneTailSeen = 0;
   /** The `sleepers` word when the last notify was made, or -1 (S4). */
   private wokeAt = -1;
-  /** Workers woken since the word was last different (S4). */
+  /**
+   * Workers on their way to the ring since the word was last different
+   * (S4): those woken, or all of them (Infinity) once a notify woke fewer
+   * than it asked for.
+   */
   private inTransit = 0;
-  /** A notify since the word was last different woke fewer than it asked for: every sleeper counted is on its way to the ring (S4). */
-  private allWoken = false;
   /** When the S4 window opened (performance.now()). */
   private wokeAtMs = 0;
   private doneHead = 0;
@@ -343,7 +345,7 @@ export class ThreadPool {
       // after S4_WINDOW_MS, long before the word's entry counter could
       // wrap.
       word = this.mem.sleepers.load();
-      if (word === this.wokeAt && (this.allWoken || queued <= this.inTransit) && performance.now() - this.wokeAtMs < S4_WINDOW_MS) return;
+      if (word === this.wokeAt && queued <= this.inTransit && performance.now() - this.wokeAtMs < S4_WINDOW_MS) return;
     }
     this.mem.workSeq.add(1);
     // Wake as many sleepers as there are waiting requests, at most all. No
@@ -352,14 +354,13 @@ export class ThreadPool {
     const woken = this.mem.workSeq.notify(asked);
     if (all) {
       this.wokeAt = -1;
-    } else if (word === this.wokeAt) {
-      this.inTransit += woken;
-      if (woken < asked) this.allWoken = true;
     } else {
-      this.wokeAt = word;
-      this.inTransit = woken;
-      this.allWoken = woken < asked;
-      this.wokeAtMs = performance.now();
+      if (word !== this.wokeAt) {
+        this.wokeAt = word;
+        this.inTransit = 0;
+        this.wokeAtMs = performance.now();
+      }
+      this.inTransit = woken < asked ? Number.POSITIVE_INFINITY : this.inTransit + woken;
     }
   }
 
