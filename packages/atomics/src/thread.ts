@@ -9,7 +9,7 @@
  * throws.
  */
 import { readFileSync } from 'node:fs';
-import { isMainThread } from 'node:worker_threads';
+import { Worker, isMainThread } from 'node:worker_threads';
 import { AtomicsError } from './errors.js';
 
 /** Where this code runs, as far as blocking is concerned. */
@@ -67,16 +67,24 @@ export function assertCanBlock(what: string, asyncAlternative: string): void {
 }
 
 const EVAL_FLAGS = new Set(['-e', '--eval', '-p', '--print']);
+/** Node's ERR_WORKER_INVALID_EXEC_ARGV message names the flags after this. */
+const INVALID_FLAGS = /invalid execArgv flags: (.*)$/;
+
+let execArgvCache: string[] | undefined | null = null;
 
 /**
- * `process.execArgv` for a new Worker, without the flags that would make it
- * run the parent's evaluated script instead of its own entry file
- * (`-e`/`--eval`/`-p`/`--print` with their code, `--input-type`). Workers
- * inherit the parent's execArgv by default; under `node -e` that inherits
- * the parent's code too. Memory limits, conditions and the like are kept.
+ * `execArgv` for a new Worker: undefined (Node's default: inherit the
+ * parent's options, every kind of flag accepted) unless the parent runs
+ * evaluated code; then `process.execArgv` without the flags that would make
+ * the worker run the parent's code instead of its own entry file
+ * (`-e`/`--eval`/`-p`/`--print` with their code, `--input-type`), and
+ * without the flags Node refuses in a Worker's explicit `execArgv` (V8 and
+ * per-process options such as `--expose-gc`, found once with a throw-away
+ * worker). Memory limits, conditions and the like are kept.
  * @thread any
  */
-export function workerExecArgv(): string[] {
+export function workerExecArgv(): string[] | undefined {
+  if (execArgvCache !== null) return execArgvCache;
   const out: string[] = [];
   const argv = process.execArgv;
   for (let i = 0; i < argv.length; i++) {
@@ -91,7 +99,27 @@ export function workerExecArgv(): string[] {
     }
     out.push(a);
   }
-  return out;
+  execArgvCache = out.length === argv.length ? undefined : acceptedByWorkers(out);
+  return execArgvCache;
+}
+
+/** `flags` without those a Worker's explicit execArgv refuses (ERR_WORKER_INVALID_EXEC_ARGV). */
+function acceptedByWorkers(flags: string[]): string[] {
+  let list = flags;
+  for (let attempt = 0; attempt <= flags.length; attempt++) {
+    try {
+      const probe = new Worker('', { eval: true, execArgv: list, stdout: true, stderr: true });
+      probe.unref();
+      void probe.terminate();
+      return list;
+    } catch (e) {
+      const m = (e as { code?: string; message?: string }).code === 'ERR_WORKER_INVALID_EXEC_ARGV' ? INVALID_FLAGS.exec((e as Error).message) : null;
+      if (m === null) throw e;
+      const refused = new Set(m[1]!.split(', '));
+      list = list.filter((a) => !refused.has(a) && !refused.has(a.split('=')[0]!));
+    }
+  }
+  return list;
 }
 
 /**
