@@ -762,11 +762,16 @@ export class AioContext implements BottomHalfOwner {
    * The Node-loop attachment's busy-poll: up to the current window, watch
    * the notifier set's doorbell, `notified` and the handlers' onPoll for
    * work to appear (bit 0 of notifyMe stays clear meanwhile, so notifiers
-   * skip the notifier set). True if work appeared.
+   * skip the notifier set). True if work appeared. As QEMU try_poll_mode,
+   * the spin never outlasts the poll timeout: a BH scheduled from this
+   * thread (which sets neither the doorbell nor `notified`) or a timer
+   * that is due ends it at once, and a timer ends it when it is due.
    */
   private spinForWork(): boolean {
-    const window = this.pollWindowNs;
-    if (window === 0) return false;
+    if (this.pollWindowNs === 0) return false;
+    const timeout = this.computeTimeoutNs();
+    if (timeout === 0) return true;
+    const window = soonest(timeout, this.pollWindowNs);
     const start = nowNs();
     const seq = this.set.sequence;
     const handlers = this.pollHandlers;
