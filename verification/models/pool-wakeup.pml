@@ -38,6 +38,18 @@
  * is the real-worker test "a burst reaches every sleeping worker" in
  * packages/thread-pool/test/pool.test.ts, which found exactly that bug.
  *
+ * The cap (S5, ThreadPoolOptions.maxAwake = CAP): a wake, the submitter's
+ * or the hand-off's, wakes at most CAP - (awake workers) sleepers, where
+ * awake = LIVE - sleepers; the submitter that holds a wake back for the
+ * cap, or skips it for the spinner role while the cap can bind, arms the
+ * stranding check with the head it saw. The check (a timer in the code,
+ * here a step the home thread may take at any moment while it is armed)
+ * disarms; with requests queued and a worker asleep it re-arms if the
+ * head moved, and otherwise wakes without the cap. CAP defaults to LIVE,
+ * where the cap never binds and the protocol is the one above; -DCAP=1
+ * checks it with the cap binding: the two meeting jobs then need the
+ * check to get the second worker going.
+ *
  * Mutants:
  *   BUG_NO_HANDOFF  the role holder gives the role up without waking a
  *                   sleeper for what is queued beyond its own request
@@ -54,6 +66,11 @@
  *   BUG_NO_RECHECK  a sleeper does not look at the ring after counting
  *                   itself: a submitter that read the count before it
  *                   skips the wake, and the request is slept through.
+ *   BUG_NO_WATCH_SPINNER (with CAP=1) a submitter that skips its wake for
+ *                   the spinner role does not arm the check: the holder's
+ *                   hand-off is capped, the holder waits in its job, and
+ *                   nothing looks at the requests it left queued.
+ *   BUG_NO_STRAND   (with CAP=1) the cap without the check.
  */
 #define R 2
 #define LIVE 2
@@ -61,6 +78,9 @@
    code closes an S4 window after 1 ms, long before its 22-bit counter can
    wrap (2^22 futex waits), so within a window the counter never repeats. */
 #define S4_CAP 7
+#ifndef CAP
+#define CAP LIVE
+#endif
 
 byte tail = 0;        /* requests published (submitTail) */
 byte head = 0;        /* requests taken (submitHead) */
@@ -86,46 +106,71 @@ inline notify_n(n, woken) {
   }
 }
 
-proctype home() {
-  byte r = 0;
-  byte c, e, h;
-  byte wokeCount = 255, wokeEntries = 255;   /* the sleepers word at the last notify */
-  byte inTransit = 0;                         /* workers woken since the word was last different */
-  bit allWoken = 0;                           /* a notify since then woke fewer than it asked for (the code: inTransit = Infinity) */
-  byte woken, asked;
-  do
-  :: r < R ->
-    tail++; r++;                             /* (S2) the tail store */
+/* The home thread's state for S4 and S5 (globals only so that the inlines below can reach them). */
+byte wokeCount = 255, wokeEntries = 255;   /* the sleepers word at the last notify */
+byte inTransit = 0;                         /* workers woken since the word was last different */
+bit allWoken = 0;                           /* a notify since then woke fewer than it asked for (the code: inTransit = Infinity) */
+bit watching = 0;                           /* the stranding check is armed (S5) ... */
+byte watchedHead = 0;                       /* ... with this head */
+
+/* (S5) watchHead(): arm the check with the head as it is now, unless armed */
+inline watch() {
+  if
+  :: !watching -> watching = 1; watchedHead = head
+  :: else -> skip
+  fi
+}
+
+/* wake(capped) after the tail store: the spinner skip, S4, the cap, the notify */
+inline wake(capped) {
+  if
+  :: spinning != 0 ->                        /* the holder looks again itself */
+#ifndef BUG_NO_WATCH_SPINNER
+    if :: CAP < LIVE -> watch() :: else -> skip fi
+#else
+    skip
+#endif
+  :: else ->
+    atomic { c = sleepCount; e = sleepEntries };   /* one load of the word */
+    h = head;                                      /* the head, once, for S4 and the notify count */
+    held = 0;
     if
-    :: spinning != 0 -> skip                 /* the holder looks again itself */
-    :: else ->
-      atomic { c = sleepCount; e = sleepEntries };   /* one load of the word */
-      h = head;                                      /* the head, once, for S4 and the notify count */
-      if
-      :: c == 0 -> skip
+    :: c == 0 -> held = 1
 #ifdef BUG_S4_COUNT
-      :: c != 0 && c == wokeCount && e < S4_CAP && tail - head <= inTransit -> skip
+    :: c != 0 && c == wokeCount && e < S4_CAP && tail - head <= inTransit -> held = 1
 #else
-      /* (S4) head first, then the word again: a woken worker leaves the
-         wait (the word changes) before it takes its request (head moves) */
-      :: c != 0 && c == wokeCount && e == wokeEntries && e < S4_CAP ->
-        atomic { c = sleepCount; e = sleepEntries };
-        if
+    /* (S4) head first, then the word again: a woken worker leaves the
+       wait (the word changes) before it takes its request (head moves) */
+    :: c != 0 && c == wokeCount && e == wokeEntries && e < S4_CAP ->
+      atomic { c = sleepCount; e = sleepEntries };
+      if
 #ifdef BUG_S4_ALWAYS
-        :: c == wokeCount && e == wokeEntries -> goto skipped
+      :: c == wokeCount && e == wokeEntries -> held = 1
 #else
-        :: c == wokeCount && e == wokeEntries && (allWoken || tail - h <= inTransit) -> goto skipped
+      :: c == wokeCount && e == wokeEntries && (allWoken || tail - h <= inTransit) -> held = 1
 #endif
-        :: else -> skip
-        fi;
-        goto wake
+      :: else -> skip
+      fi
 #endif
+    :: else -> skip
+    fi;
+    if
+    :: held -> skip
+    :: else ->
+      /* min(sleepers, max(1, queued)), then (S5) at most the room the cap leaves */
+      if :: tail - h > 1 -> asked = tail - h :: else -> asked = 1 fi;
+      if :: asked > c -> asked = c :: else -> skip fi;
+      room = CAP - (LIVE - c);
+      if
+      :: capped && room < asked ->
+        watch();
+        if :: room <= 0 -> held = 1 :: else -> asked = room fi
+      :: else -> skip
+      fi;
+      if
+      :: held -> skip
       :: else ->
-wake:
         workSeq++;
-        /* Atomics.notify(workSeq, min(sleepers, max(1, queued))) */
-        if :: tail - h > 1 -> asked = tail - h :: else -> asked = 1 fi;
-        if :: asked > c -> asked = c :: else -> skip fi;
         notify_n(asked, woken);
         if
         :: c == wokeCount && e == wokeEntries -> inTransit = inTransit + woken;
@@ -135,11 +180,47 @@ wake:
         fi
       fi
     fi;
-skipped:
-    skip
+    held = 0; room = 0; asked = 0; woken = 0; c = 0; e = 0; h = 0  /* dead from here: do not let them split states */
+  fi
+}
+
+/* (S5) strandCheck(): the timer fired */
+inline strand_check() {
+  watching = 0;
+  h = head;
+  if
+  :: tail == h || sleepCount == 0 -> skip
+  :: else ->
+    if
+    :: h != watchedHead -> watch()
+    :: else -> wake(0)
+    fi
+  fi
+}
+
+#ifdef BUG_NO_STRAND
+#define CHECK false
+#else
+#define CHECK watching
+#endif
+
+proctype home() {
+  byte r = 0;
+  byte c, e, h;
+  byte woken, asked;
+  bit held;
+  short room;
+  do
+  :: r < R ->
+    tail++; r++;                             /* (S2) the tail store */
+    wake(1)
+  :: CHECK -> strand_check()
   :: r == R -> break
   od;
-  (done == R);                               /* a deadlock here is a lost wake-up */
+  do                                         /* waiting for both results */
+  :: done == R -> break                      /* a deadlock before this is a lost wake-up */
+  :: CHECK -> strand_check()
+  od;
   closing = 1;
   workSeq++;
   atomic { asleep[1] = 0; asleep[2] = 0; asleep[3] = 0 }
@@ -151,6 +232,7 @@ proctype worker(byte me) {
   bit spinner = 0, took = 0;
   byte woken = 0;
   byte h, t, c, seq;
+  short n, room;
 
   /* (W0) take the role if nobody holds it, nothing is queued and no other worker is awake */
   #define claim() \
@@ -165,14 +247,21 @@ proctype worker(byte me) {
     :: else -> skip \
     fi
 
-  /* (W0) give the role up, then look; (W0') wake a sleeper if more than `taking` are queued */
+  /* (W0) give the role up, then look; (W0') wake a sleeper for each request
+     queued beyond `taking`, at most the room the cap leaves (S5) */
   #define release(taking) \
     spinner = 0; \
     spinning = 0; \
     h = head; t = tail; \
     if \
-    :: t - h > taking && spinning == 0 && sleepCount != 0 -> \
-      workSeq++; HANDOFF(t - h - taking) \
+    :: t - h > taking && spinning == 0 -> \
+      c = sleepCount; \
+      n = t - h - taking; \
+      if :: n > c -> n = c :: else -> skip fi; \
+      room = CAP - (LIVE - c); \
+      if :: room < n -> n = room :: else -> skip fi; \
+      if :: n > 0 -> workSeq++; HANDOFF(n) :: else -> skip fi; \
+      n = 0; room = 0; woken = 0 \
     :: else -> skip \
     fi
 

@@ -44,6 +44,18 @@
  * queued than it takes, wakes one sleeper itself (W0'), so a burst still
  * reaches every worker while a request at a time costs no futex wake.
  *
+ * (S5) Both wakes keep to `maxAwake` (default: cores − 1, since the home
+ * thread needs a core too): they wake at most maxAwake − (live − sleeping)
+ * sleepers, the awake workers coming back to the ring for the rest after
+ * their jobs. A submitter that holds a wake back for the cap, or skips it
+ * for the spinner role while the cap can bind, arms a 1 ms timer on its
+ * context with the head it saw (strandCheck). When it fires with requests
+ * queued and a worker asleep, it re-arms if the head moved; if it did not,
+ * the awake workers are stuck in their jobs, and it wakes sleepers for
+ * every queued request without the cap. The model checks this with the
+ * cap binding (-DCAP=1), and that without the timer, or without arming it
+ * on the spinner skip, the requests strand.
+ *
  * A cancelled slot (state CANCELLED) stays reserved until a worker passes
  * its ring entry, then travels back on the done ring to be freed: freeing it
  * earlier could put the slot in the ring twice and overflow it.
@@ -127,6 +139,9 @@ function poolFields(key: number) {
     // Live workers and the floor they may retire to. `live` is written by
     // workers (compareExchange down when retiring) and the home thread (add
     // on spawn, sub when one dies); `minWorkers` by the home thread only.
+    // `live` is also loaded by both wakes for the maxAwake room (S5), with
+    // nothing to pair with: a stale value only moves a wake between now
+    // and the stranding check.
     live: int32({ align: CACHE_LINE }),
     minWorkers: int32(),
     // Registered job names (count, then UTF-8 names). Written by the home

@@ -26,6 +26,8 @@ export interface PoolWorkerData {
   readonly idleTimeoutMs: number;
   /** ThreadPoolOptions.completionBatch. */
   readonly completionBatch: number;
+  /** ThreadPoolOptions.maxAwake (Infinity: no cap). */
+  readonly maxAwake: number;
   /** ThreadPoolOptions.workerData, passed to every job as its second argument. */
   readonly user: unknown;
 }

@@ -177,8 +177,10 @@ function claimSpinner(): void {
  * submitter's tail store then `spinning` load (S2): it saw the role held,
  * so we see its request here, or it saw it free and woke a sleeper
  * itself. (W0') More than `taking` requests queued and nobody spinning:
- * wake a sleeper for each one beyond `taking`, or they wait for us alone.
- * Returns whether work is visible.
+ * wake a sleeper for each one beyond `taking`, or they wait for us alone —
+ * as many as `maxAwake` leaves room for (S5: the submitter that skipped
+ * its wake for the role watches the head, and wakes the rest if we get
+ * stuck in our job). Returns whether work is visible.
  */
 function releaseSpinner(taking: number): boolean {
   spinner = false;
@@ -188,9 +190,10 @@ function releaseSpinner(taking: number): boolean {
     // Every request published while we held the role is in `queued` (the
     // submitters skipped their wakes for them): one sleeper for each.
     const sleeping = sleepingOf(mem.sleepers.load());
-    if (sleeping !== 0) {
+    const n = Math.min(sleeping, queued - taking, data.maxAwake - (mem.live.load() - sleeping));
+    if (n > 0) {
       mem.workSeq.add(1);
-      mem.workSeq.notify(Math.min(sleeping, queued - taking));
+      mem.workSeq.notify(n);
     }
   }
   return queued > 0 || mem.mail.load(data.id) !== mailSeen;

@@ -18,6 +18,8 @@ export interface PoolStats {
   /** Requests whose argument travelled in shared memory / by message (structured clone). */
   readonly fastPath: number;
   readonly fallback: number;
+  /** Times the ring's head stood still with requests queued beyond `maxAwake` and sleepers were woken for them (S5). */
+  readonly strandWakes: number;
   readonly workers: number;
   readonly idleWorkers: number;
 }

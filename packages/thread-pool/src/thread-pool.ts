@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { MessageChannel, type MessagePort, type TransferListItem, Worker, receiveMessageOnPort } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import type { AioContext, BottomHalf } from '@vmloop/aio';
+import { SCALE_NS, type Timer } from '@vmloop/timers';
 import { workerExecArgv } from '@vmloop/atomics';
 import { type PayloadView, TAG_ERROR, TAG_ERROR_MESSAGE, TAG_MESSAGE, Transfer, decode, encode, encodedLength, encodedTag } from './codec.js';
 import { PoolError, type SerializedError, reviveError } from './errors.js';
@@ -53,6 +54,19 @@ export interface ThreadPoolOptions {
    * lengths vary.
    */
   readonly completionBatch?: number;
+  /**
+   * Workers that submissions keep awake at once (default
+   * `max(1, os.availableParallelism() - 1)`: the home thread that submits
+   * needs a core too). While this many workers are awake, more queued
+   * requests do not wake a sleeper — the awake ones come back to the ring
+   * for them, and on a 2-core machine a second worker would only take
+   * turns with the home thread for a core. If the ring's head then stands
+   * still for a millisecond with requests queued and a worker asleep (a
+   * long or blocking job), the pool wakes sleepers for all of them (S5).
+   * `Infinity`: a sleeper for each queued request at once, as QEMU's
+   * semaphore does.
+   */
+  readonly maxAwake?: number;
 }
 
 /** Options of one submission. */
@@ -79,6 +93,8 @@ function checkLimit(what: string, v: unknown, min: number, max: number): number 
 const entry = new URL('./pool-worker.js', import.meta.url);
 /** How long a notify that woke workers lets later ones skip (S4), in ms. */
 const S4_WINDOW_MS = 1;
+/** How long the ring's head may stand still with requests queued before S5 wakes sleepers beyond `maxAwake`, in ns. */
+const STRAND_NS = 1_000_000;
 /** Most ring entries dispatch holds back before publishing them (S3). */
 const PUBLISH_BATCH = 64;
 /** takeCompletion: a slot that only had to be freed. */
@@ -111,6 +127,12 @@ export class ThreadPool {
   private readonly spinMaxNs: number;
   private readonly workerData: unknown;
   private readonly completionBatch: number;
+  private readonly maxAwake: number;
+  /** (S5) Fires STRAND_NS after a wake held back by `maxAwake` (or left to the spinner). */
+  private readonly strandTimer: Timer;
+  /** Whether strandTimer is armed; the head it was armed with. */
+  private watching = false;
+  private watchedHead = 0;
   private readonly queueFull: 'error' | 'wait';
   private maxQueue: number;
   private min: number;
@@ -156,7 +178,7 @@ export class ThreadPool {
   /** Entries into the completion BH (nested runs included). */
   private completionRuns = 0;
   private static readonly MAX_STARTUP_DEATHS = 5;
-  private readonly counters = { submitted: 0, done: 0, failed: 0, cancelled: 0, spawned: 0, exited: 0, died: 0, fastPath: 0, fallback: 0 };
+  private readonly counters = { submitted: 0, done: 0, failed: 0, cancelled: 0, spawned: 0, exited: 0, died: 0, fastPath: 0, fallback: 0, strandWakes: 0 };
 
   constructor(ctx: AioContext, options: ThreadPoolOptions) {
     if (typeof options !== 'object' || options === null || options.jobs === undefined) {
@@ -179,12 +201,15 @@ export class ThreadPool {
     this.spinMaxNs = checkLimit('spinMaxNs', options.spinMaxNs ?? 0, 0, 1e9);
     this.workerData = options.workerData;
     this.completionBatch = checkLimit('completionBatch', options.completionBatch ?? 1, 1, 1024);
+    this.maxAwake =
+      options.maxAwake === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : checkLimit('maxAwake', options.maxAwake ?? Math.max(1, availableParallelism() - 1), 1, MAX_WORKERS);
     this.mem = poolLayout({ slots: this.C, payload: this.P }).create();
     this.mem.minWorkers.store(this.min);
     this.pv = { bytes: this.mem.payload, view: new DataView(this.mem.payload.buffer, this.mem.payload.byteOffset, this.mem.payload.byteLength) };
     this.bySlot = new Array(this.C);
     for (let s = this.C - 1; s >= 0; s--) this.freeSlots.push(s);
     this.completionBh = ctx.bh(() => this.completionBhCallback(), { name: 'thread-pool-completion' });
+    this.strandTimer = ctx.createTimer('realtime', SCALE_NS, () => this.strandCheck());
     for (let i = 0; i < this.min; i++) this.spawn();
   }
 
@@ -325,11 +350,18 @@ export class ThreadPool {
    * `sleepers.add`, then its next ring check
    * (store-buffering): either it sees the new work, or we see it counted
    * and bump + notify, which ends its futex wait on the old value.
+   * `all`: every sleeper (mail, closing, a dead spinner). `capped`: at most
+   * `maxAwake` workers awake (S5); strandCheck() wakes without the cap.
    */
-  private wake(all: boolean): void {
+  private wake(all: boolean, capped = !all): void {
     // The spinner-role holder looks at the ring again by itself (W0); mail
     // and closing are for particular (or all) workers and always wake.
-    if (!all && this.mem.spinning.load() !== 0) return;
+    if (!all && this.mem.spinning.load() !== 0) {
+      // (S5) The holder's hand-off (W0') keeps to maxAwake too: if that
+      // holds back a wake, the head stands still and strandCheck() sees it.
+      if (this.maxAwake < this.workers.size) this.watchHead();
+      return;
+    }
     let word = this.mem.sleepers.load();
     if (sleepingOf(word) === 0) return;
     const queued = this.published - this.mem.submitHead.load();
@@ -347,10 +379,24 @@ export class ThreadPool {
       word = this.mem.sleepers.load();
       if (word === this.wokeAt && queued <= this.inTransit && performance.now() - this.wokeAtMs < S4_WINDOW_MS) return;
     }
-    this.mem.workSeq.add(1);
+    const sleeping = sleepingOf(word);
     // Wake as many sleepers as there are waiting requests, at most all. No
-    // wake-up is ever deferred: the home thread may block right after.
-    const asked = all ? Number.POSITIVE_INFINITY : Math.min(sleepingOf(word), Math.max(1, queued));
+    // wake-up is ever deferred past what S5 watches: the home thread may
+    // block right after.
+    let asked = all ? Number.POSITIVE_INFINITY : Math.min(sleeping, Math.max(1, queued));
+    if (capped) {
+      // (S5) Workers awake: live ones not counted asleep (running a job,
+      // spinning, starting, or on their way into or out of the wait). Held
+      // back, the rest wait for those, who come back to the ring after
+      // their job; strandCheck() wakes them if the head stands still.
+      const room = this.maxAwake - (this.mem.live.load() - sleeping);
+      if (room < asked) {
+        this.watchHead();
+        if (room <= 0) return;
+        asked = room;
+      }
+    }
+    this.mem.workSeq.add(1);
     const woken = this.mem.workSeq.notify(asked);
     if (all) {
       this.wokeAt = -1;
@@ -362,6 +408,34 @@ export class ThreadPool {
       }
       this.inTransit = woken < asked ? Number.POSITIVE_INFINITY : this.inTransit + woken;
     }
+  }
+
+  /** (S5) Arms strandCheck() for STRAND_NS from now, with the ring's head as it is now, unless it is armed. */
+  private watchHead(): void {
+    if (this.watching) return;
+    this.watching = true;
+    this.watchedHead = this.mem.submitHead.load();
+    this.strandTimer.modNs(this.strandTimer.list.clocks.now('realtime') + STRAND_NS);
+  }
+
+  /**
+   * (S5) STRAND_NS after a wake that `maxAwake` (or the spinner role) held
+   * back: if requests are still queued and a worker sleeps, and the head
+   * has not moved since, the awake workers are stuck in their jobs — wake
+   * sleepers for every queued request, without the cap. If the head moved,
+   * look again later; with nothing queued or nobody asleep there is
+   * nothing to do (a worker that goes to sleep looks at the ring first).
+   */
+  private strandCheck(): void {
+    this.watching = false;
+    const head = this.mem.submitHead.load();
+    if (this.published === head || sleepingOf(this.mem.sleepers.load()) === 0) return;
+    if (head !== this.watchedHead) {
+      this.watchHead();
+      return;
+    }
+    this.counters.strandWakes++;
+    this.wake(false, false);
   }
 
   /** QEMU: spawn a thread when none is idle and fewer than max exist. */
@@ -385,6 +459,7 @@ export class ThreadPool {
       idleTimeoutMs: this.idleTimeoutMs,
       user: this.workerData,
       completionBatch: this.completionBatch,
+      maxAwake: this.maxAwake,
       port: port2,
     };
     this.mem.retired.store(id, WORKER_STARTED);
@@ -733,6 +808,7 @@ export class ThreadPool {
       }
       if (this.keepAlive !== undefined) clearInterval(this.keepAlive);
       this.keepAlive = undefined;
+      this.strandTimer.del();
       this.completionBh.delete();
     })();
     return this.closing;

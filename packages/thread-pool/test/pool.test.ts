@@ -133,14 +133,21 @@ describe('thread-pool / basics', () => {
     expect(() => makePool({ completionBatch: 0 })).toThrow(PoolError);
   });
 
-  it('a burst reaches every sleeping worker: jobs that each wait for the whole burst all meet (wake protocol, verification/models/pool-wakeup.pml)', async () => {
+  // maxAwake Infinity: every sleeper is woken at once (S2's count, W0');
+  // maxAwake 1: the others only through the stranding check (S5), because
+  // each job holds its worker until the whole round runs — the head stands
+  // still, so the check must wake the rest, or the round gives up.
+  it.each([
+    ['Infinity (S2, W0\')', Number.POSITIVE_INFINITY],
+    ['1 (S5, the stranding check)', 1],
+  ])('a burst reaches every sleeping worker, maxAwake %s: jobs that each wait for the whole burst all meet (wake protocol, verification/models/pool-wakeup.pml)', async (_, maxAwake) => {
     // Few spins, so workers sleep between rounds and the spinner role moves
     // around; every job of a round holds its worker until all of the round
     // are running, so a request left in the ring while a worker sleeps (a
     // lost wake-up, or one of parallelism) makes the round give up.
-    const rounds = 400;
+    const rounds = maxAwake === 1 ? 150 : 400;
     const words = new SharedArrayBuffer(4 * rounds);
-    const pool = makePool({ min: 4, max: 4, spins: 200, workerData: { words } });
+    const pool = makePool({ min: 4, max: 4, spins: 200, maxAwake, workerData: { words } });
     for (let r = 0; r < rounds; r++) {
       const n = 2 + (r % 3);
       const met = await Promise.all(Array.from({ length: n }, () => pool.submit<number>('meetRound', r * 8 + n)));
@@ -149,6 +156,22 @@ describe('thread-pool / basics', () => {
       if (r % 4 === 3) await new Promise((x) => setTimeout(x, r % 3));
     }
     expect(pool.stats.done).toBe(Array.from({ length: rounds }, (_, r) => 2 + (r % 3)).reduce((a, b) => a + b, 0));
+    // With the cap, rounds whose requests outnumber the room must have met through S5.
+    if (maxAwake === 1) expect(pool.stats.strandWakes).toBeGreaterThan(0);
+  });
+
+  it('maxAwake: tiny jobs on a pool of 4 capped at 1 awake all complete with their results; bad values are ERR_INVALID_ARGUMENT', async () => {
+    for (const bad of [0, -1, 1.5, 257, Number.NaN]) {
+      expect(() => new ThreadPool(AioContext.create(), { jobs, maxAwake: bad })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    }
+    const pool = makePool({ min: 4, max: 4, maxAwake: 1 });
+    const N = 20_000;
+    const results = await withWatchdog(
+      Promise.all(Array.from({ length: N }, (_, i) => pool.submit<number>('add1', i))),
+      20_000,
+      'tiny jobs under maxAwake 1 never all completed (a request stranded in the ring)',
+    );
+    for (let i = 0; i < N; i++) if (results[i] !== i + 1) throw new Error(`request ${i}: got ${results[i]}`);
   });
 
   it('spinMaxNs: requests that come a little apart (the adaptive spin window in use) all complete with their results; a bad value is ERR_INVALID_ARGUMENT', async () => {
