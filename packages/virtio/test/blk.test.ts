@@ -1,6 +1,6 @@
 import { runWorkers } from '@vmloop/test-kit';
 import { describe, expect, it } from 'vitest';
-import type { BlkIothread } from '@vmloop/virtio';
+import type { BlkIothread, BlkTracePoint } from '@vmloop/virtio';
 import { makeMachine } from './machine.js';
 import type { GuestData, GuestResult } from './workers/blk-guest.js';
 
@@ -60,6 +60,29 @@ describe('virtio-blk / integration (a guest on a vCPU worker, real exits, data v
       const { r } = await runGuest({ iothread: false, ioeventfd: false, aio: 'inline' }, { seed });
       expect(r.requests).toBeGreaterThan(1024);
     }
+  });
+
+  it('aio inline with EVENT_IDX: the interrupt a waiting guest asked for goes out when its completion is pushed, not after the rest of the drain', async () => {
+    // Deferring the decision to the drain's end held every completion of a
+    // batch back from a halted guest until the whole batch was read: the
+    // vCPU and the device took turns (the demo's blk-iops went 250 k -> 400 k
+    // when it stopped). Seen in the trace as an 'irq' followed by another
+    // 'complete' of the same drain, with no 'kick' (a new drain) between.
+    const trace: BlkTracePoint[] = [];
+    const { r } = await runGuest({ iothread: false, ioeventfd: false, aio: 'inline', tracer: (p) => trace.push(p) }, { seed: 13 });
+    expect(r.requests).toBeGreaterThan(1024);
+    let midDrain = 0;
+    let irqInDrain = false;
+    for (const p of trace) {
+      if (p === 'kick') irqInDrain = false;
+      else if (p === 'irq') irqInDrain = true;
+      else if (p === 'complete' && irqInDrain) {
+        midDrain++;
+        irqInDrain = false;
+      }
+    }
+    expect(trace.filter((p) => p === 'irq').length).toBeGreaterThan(0);
+    expect(midDrain).toBeGreaterThan(0);
   });
 
   it('no iothread (queues on the main loop), ioeventfd off', async () => {

@@ -20,6 +20,7 @@ import {
   VirtioPciDevice,
   type AddressSpaceHandle,
   type BlkQueueHost,
+  type BlkTracePoint,
   type TransportEvent,
 } from '@vmloop/virtio';
 
@@ -34,6 +35,8 @@ export interface TestMachineOptions {
   readonly ioeventfdEntries?: number;
   /** BlkHostOptions.aio. */
   readonly aio?: 'threads' | 'inline';
+  /** BlkHostOptions.tracer (main-loop host only: a tracer is a function). */
+  readonly tracer?: (point: BlkTracePoint, queue: number, value: number) => void;
 }
 
 export interface TestMachine {
@@ -65,7 +68,7 @@ export async function makeMachine(o: TestMachineOptions): Promise<TestMachine> {
   const table = IoEventFdTable.create({ entries: o.ioeventfdEntries ?? 16, vcpus: 1 });
   const host: BlkQueueHost = o.iothread
     ? await BlkIothread.start({ name: 'io0', memory: memory.handle, poll: { maxNs: 32768 }, ...(o.aio === undefined ? {} : { aio: o.aio }) })
-    : new LocalBlkHost(ctx, { memory: memory.handle, ...(o.aio === undefined ? {} : { aio: o.aio }) });
+    : new LocalBlkHost(ctx, { memory: memory.handle, ...(o.aio === undefined ? {} : { aio: o.aio }), ...(o.tracer === undefined ? {} : { tracer: o.tracer }) });
   const blk = await VirtioBlk.create({
     path: image,
     readOnly: o.readOnly ?? false,

@@ -391,6 +391,17 @@ export class BlkDataplane {
     if (gen !== this.generation || this.vqs[local] !== vq) return;
     vq.pushUsed(chain.head, chain.writableBytes);
     this.o.tracer?.('complete', this.o.queues[local]!, code);
+    if (this.o.inline !== undefined && vq.eventIdx) {
+      // Inline I/O completes inside the queue's drain, so a decision
+      // deferred to the batch's end would hold every completion of the
+      // batch back from a halted driver until the whole batch is read: the
+      // vCPU and the iothread would take turns instead of overlapping.
+      // With EVENT_IDX the driver says when it wants the interrupt
+      // (used_event), so decide per completion, as QEMU's
+      // virtio_blk_req_complete → virtio_notify does.
+      this.decide(local);
+      return;
+    }
     if (!this.dirty[local]) {
       this.dirty[local] = true;
       this.irqBh.schedule();
@@ -399,21 +410,26 @@ export class BlkDataplane {
 
   /** One interrupt decision per queue per batch of completions (QEMU virtio_notify_irqfd, deferred). */
   private flushInterrupts(): void {
-    const link = this.link;
     for (let local = 0; local < this.dirty.length; local++) {
       if (!this.dirty[local]) continue;
       this.dirty[local] = false;
-      const vq = this.vqs[local];
-      if (vq === undefined || link === undefined) continue;
-      const q = this.o.queues[local]!;
-      if (vq.needsNotification()) {
-        this.c.interrupts++;
-        this.o.tracer?.('irq', q, 1);
-        link.notifyQueue(q);
-      } else {
-        this.c.interruptsSuppressed++;
-        this.o.tracer?.('irq-suppressed', q, 0);
-      }
+      this.decide(local);
+    }
+  }
+
+  /** Interrupts the driver for queue `local` if it asked for it (virtio_should_notify), or counts the suppression. */
+  private decide(local: number): void {
+    const link = this.link;
+    const vq = this.vqs[local];
+    if (vq === undefined || link === undefined) return;
+    const q = this.o.queues[local]!;
+    if (vq.needsNotification()) {
+      this.c.interrupts++;
+      this.o.tracer?.('irq', q, 1);
+      link.notifyQueue(q);
+    } else {
+      this.c.interruptsSuppressed++;
+      this.o.tracer?.('irq-suppressed', q, 0);
     }
   }
 }
