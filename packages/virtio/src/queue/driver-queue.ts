@@ -47,7 +47,7 @@ import {
   usedRingSize,
 } from './layout.js';
 import { vringNeedEvent } from './need-event.js';
-import { RawRing, writeDescriptor } from './raw-ring.js';
+import { RawRing, writeDescriptorFields } from './raw-ring.js';
 
 /** Options of {@link DriverQueue}. */
 export interface DriverQueueOptions {
@@ -99,6 +99,13 @@ export interface DriverQueueStats {
 }
 
 const roundUp = (n: number, a: number): number => Math.ceil(n / a) * a;
+
+/** A segment's fields must be a u64 address and a u32 length (ERR_INVALID_ARGUMENT). */
+function checkSegment(s: Segment): void {
+  if (!(Number.isInteger(s.addr) && s.addr >= 0 && s.addr < 2 ** 64 && Number.isInteger(s.len) && s.len >= 0 && s.len < 2 ** 32)) {
+    throw new VirtioError('ERR_INVALID_ARGUMENT', `segment { addr: ${String(s.addr)}, len: ${String(s.len)} } is not a u64 address and a u32 length`);
+  }
+}
 
 /** The driver side of a split ring. See the module comment. */
 export class DriverQueue {
@@ -207,31 +214,29 @@ export class DriverQueue {
     if (table !== undefined && !this.indirect) {
       throw new VirtioError('ERR_INVALID_STATE', 'add({ indirectTable }) without VIRTIO_RING_F_INDIRECT_DESC negotiated');
     }
-    for (const s of [...readable, ...writable]) {
-      if (!(Number.isInteger(s.addr) && s.addr >= 0 && s.addr < 2 ** 64 && Number.isInteger(s.len) && s.len >= 0 && s.len < 2 ** 32)) {
-        throw new VirtioError('ERR_INVALID_ARGUMENT', `segment { addr: ${String(s.addr)}, len: ${String(s.len)} } is not a u64 address and a u32 length`);
-      }
-    }
+    // Per call, no allocation: the driver of a fast device adds a chain per request.
+    const nr = readable.length;
+    for (let i = 0; i < n; i++) checkSegment(i < nr ? readable[i]! : writable[i - nr]!);
     const need = table === undefined ? n : 1;
     if (this.free < need) return undefined;
-    const flagsOf = (i: number): number => (i >= readable.length ? VIRTQ_DESC_F_WRITE : 0) | (i < n - 1 ? VIRTQ_DESC_F_NEXT : 0);
-    const segment = (i: number): Segment => (i < readable.length ? readable[i]! : writable[i - readable.length]!);
     let head: number;
     if (table !== undefined) {
       for (let i = 0; i < n; i++) {
-        const s = segment(i);
-        writeDescriptor(this.memory, table + DESC_SIZE * i, { addr: s.addr, len: s.len, flags: flagsOf(i), next: i < n - 1 ? i + 1 : 0 });
+        const s = i < nr ? readable[i]! : writable[i - nr]!;
+        const flags = (i >= nr ? VIRTQ_DESC_F_WRITE : 0) | (i < n - 1 ? VIRTQ_DESC_F_NEXT : 0);
+        writeDescriptorFields(this.memory, table + DESC_SIZE * i, s.addr, s.len, flags, i < n - 1 ? i + 1 : 0);
       }
       head = this.alloc();
-      this.raw.writeDescriptor(head, { addr: table, len: DESC_SIZE * n, flags: VIRTQ_DESC_F_INDIRECT, next: 0 });
+      writeDescriptorFields(this.memory, this.raw.descTable + DESC_SIZE * head, table, DESC_SIZE * n, VIRTQ_DESC_F_INDIRECT, 0);
       this.chainLength[head] = 1;
     } else {
       head = this.alloc();
       let id = head;
       for (let i = 0; i < n; i++) {
-        const s = segment(i);
+        const s = i < nr ? readable[i]! : writable[i - nr]!;
+        const flags = (i >= nr ? VIRTQ_DESC_F_WRITE : 0) | (i < n - 1 ? VIRTQ_DESC_F_NEXT : 0);
         const next = i < n - 1 ? this.alloc() : 0;
-        this.raw.writeDescriptor(id, { addr: s.addr, len: s.len, flags: flagsOf(i), next });
+        writeDescriptorFields(this.memory, this.raw.descTable + DESC_SIZE * id, s.addr, s.len, flags, next);
         this.chainNext[id] = next;
         id = next;
       }

@@ -64,6 +64,26 @@ export function writeDescriptor(memory: GuestMemory, gpa: number, d: RawDescript
   memory.writeU16(gpa + DESC_NEXT, d.next);
 }
 
+/**
+ * {@link writeDescriptor} from its fields, without a descriptor object or a
+ * bigint: what a driver adding chains at a high rate uses. `addr` is a u64
+ * as a number (split exactly into its two u32 halves).
+ */
+export function writeDescriptorFields(memory: GuestMemory, gpa: number, addr: number, len: number, flags: number, next: number): void {
+  const i = memory.regionIndex(gpa, DESC_SIZE);
+  if (i < 0) {
+    writeDescriptor(memory, gpa, { addr, len, flags, next }); // throws ERR_GUEST_MEMORY_BOUNDS
+    return;
+  }
+  const r = memory.regions[i]!;
+  const at = gpa - r.gpa;
+  r.view.setUint32(at + DESC_ADDR, addr % 2 ** 32, true);
+  r.view.setUint32(at + DESC_ADDR + 4, Math.floor(addr / 2 ** 32), true);
+  r.view.setUint32(at + DESC_LEN, len, true);
+  r.view.setUint16(at + DESC_FLAGS, flags, true);
+  r.view.setUint16(at + DESC_NEXT, next, true);
+}
+
 /** Reads the descriptor at guest address `gpa` (addr as a bigint). */
 export function readDescriptor(memory: GuestMemory, gpa: number): { addr: bigint; len: number; flags: number; next: number } {
   return {

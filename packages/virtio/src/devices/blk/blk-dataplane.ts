@@ -360,28 +360,31 @@ export class BlkDataplane {
     const gen = this.generation;
     this.inFlight++;
     this.o.tracer?.('submit', this.o.queues[w.local]!, req.type);
-    const done = (err: Error | null, res?: number): void => {
-      this.o.table.release(row);
-      this.inFlight--;
-      const ok = err === null && res !== undefined && res >= 0;
-      if (ok) {
-        if (op === IO_READ) {
-          this.c.reads++;
-          this.c.bytesRead += req.dataBytes;
-        } else if (op === IO_WRITE) {
-          this.c.writes++;
-          this.c.bytesWritten += req.dataBytes;
-        } else if (op === IO_FLUSH) this.c.flushes++;
-      } else this.c.errors++;
-      this.complete(w.local, w.vq, w.chain, req.status, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, gen);
-      const next = this.waiting.shift();
-      if (next !== undefined) this.io(next);
-      if (this.inFlight === 0 && this.waiting.length === 0) for (const f of this.drainWaiters.splice(0)) f();
-    };
     // Inline: the request completes here, inside the queue's drain, like a
     // request that fails validation; blkIo never throws for I/O errors.
-    if (this.o.inline !== undefined) done(null, blkIo(row, this.o.inline));
-    else this.o.pool.submitCallback<number>('blkIo', row, done);
+    if (this.o.inline !== undefined) this.ioDone(w, op, row, gen, null, blkIo(row, this.o.inline));
+    else this.o.pool.submitCallback<number>('blkIo', row, (err, res) => this.ioDone(w, op, row, gen, err, res));
+  }
+
+  /** A read, write, flush or WRITE_ZEROES finished (inline, or the pool's completion): count it, complete it, start one that waited for a row. */
+  private ioDone(w: Waiting, op: number, row: number, gen: number, err: Error | null, res: number | undefined): void {
+    const { req } = w;
+    this.o.table.release(row);
+    this.inFlight--;
+    const ok = err === null && res !== undefined && res >= 0;
+    if (ok) {
+      if (op === IO_READ) {
+        this.c.reads++;
+        this.c.bytesRead += req.dataBytes;
+      } else if (op === IO_WRITE) {
+        this.c.writes++;
+        this.c.bytesWritten += req.dataBytes;
+      } else if (op === IO_FLUSH) this.c.flushes++;
+    } else this.c.errors++;
+    this.complete(w.local, w.vq, w.chain, req.status, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, gen);
+    const next = this.waiting.shift();
+    if (next !== undefined) this.io(next);
+    if (this.inFlight === 0 && this.waiting.length === 0) for (const f of this.drainWaiters.splice(0)) f();
   }
 
   /** Status byte, then the used element (QEMU virtio_blk_req_complete); the interrupt decision waits for the batch. */

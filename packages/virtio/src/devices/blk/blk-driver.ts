@@ -9,7 +9,7 @@ import { VirtioError } from '../../errors.js';
 import type { Segment } from '../../queue/descriptor-chain.js';
 import { VIRTIO_F_VERSION_1, VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC, featureBit } from '../../queue/features.js';
 import type { GuestMemory } from '../../queue/guest-memory.js';
-import { DriverQueue } from '../../queue/driver-queue.js';
+import { type AddOptions, DriverQueue } from '../../queue/driver-queue.js';
 import { legacyRingLayout, type VirtioPciDriver } from '../../pci/virtio-pci-driver.js';
 import {
   BLK_CFG_CAPACITY,
@@ -78,13 +78,20 @@ export interface BlkCompletion {
   readonly len: number;
 }
 
+/**
+ * One chain head's guest buffers, allocated once and reused: a request
+ * costs the driver no allocation beyond its own.
+ */
 interface Spare {
-  header: number;
-  status: number;
+  readonly header: number;
+  readonly status: number;
   /** An indirect table for this request (when INDIRECT_DESC was negotiated). */
-  table: number;
-}
-interface Slot extends Spare {
+  readonly table: number;
+  /** The header and status byte as segments, and the add() options for the table. */
+  readonly hdr: Segment;
+  readonly st: Segment;
+  readonly viaTable: AddOptions;
+  /** The request's token while it is in flight. */
   token: number;
 }
 
@@ -93,7 +100,10 @@ export const BLK_DRIVER_INDIRECT_MAX = 18;
 
 export class VirtioBlkDriver {
   readonly queues: DriverQueue[] = [];
-  private slots: (Slot | undefined)[][] = [];
+  private slots: (Spare | undefined)[][] = [];
+  /** Scratch arrays for a chain's device-readable and device-writable segments (add() copies them into descriptors). */
+  private readonly out: Segment[] = [];
+  private readonly in: Segment[] = [];
   private spare: Spare[][] = [];
   private useIndirect = false;
   /** Requests submitted through an indirect table. */
@@ -167,11 +177,12 @@ export class VirtioBlkDriver {
       pci.setupQueue(q, { size, ...rings, ...(options.msi === undefined ? {} : { vector: q + 1 }) });
       // Header and status byte per descriptor chain head, allocated once.
       this.spare.push(
-        Array.from({ length: size }, () => ({
-          header: this.heap.alloc(BLK_HEADER_SIZE, 16),
-          status: this.heap.alloc(1, 1),
-          table: indirect ? this.heap.alloc(16 * BLK_DRIVER_INDIRECT_MAX, 16) : 0,
-        })),
+        Array.from({ length: size }, () => {
+          const header = this.heap.alloc(BLK_HEADER_SIZE, 16);
+          const status = this.heap.alloc(1, 1);
+          const table = indirect ? this.heap.alloc(16 * BLK_DRIVER_INDIRECT_MAX, 16) : 0;
+          return { header, status, table, hdr: { addr: header, len: BLK_HEADER_SIZE }, st: { addr: status, len: 1 }, viaTable: { indirectTable: table }, token: 0 };
+        }),
       );
       this.slots.push(new Array(size).fill(undefined));
     }
@@ -198,19 +209,27 @@ export class VirtioBlkDriver {
     m.writeU32(spare.header + 8, r.sector >>> 0);
     m.writeU32(spare.header + 12, Math.floor(r.sector / 2 ** 32));
     m.writeU8(spare.status, 0xff);
-    const hdr = { addr: spare.header, len: BLK_HEADER_SIZE };
-    const st = { addr: spare.status, len: 1 };
     const toDevice = r.type === 1 || r.type === 11 || r.type === 13; // OUT, DISCARD, WRITE_ZEROES
     // Like Linux virtio_ring: a request of several descriptors goes in one indirect table when negotiated.
     const viaTable = this.useIndirect && r.data.length + 2 <= BLK_DRIVER_INDIRECT_MAX;
-    const opts = viaTable ? { indirectTable: spare.table } : undefined;
-    const head = toDevice ? dq.add([hdr, ...r.data], [st], opts) : dq.add([hdr], [...r.data, st], opts);
+    // Device-readable: the header (and the data of OUT-like requests);
+    // device-writable: the data of IN-like requests, then the status byte.
+    const readable = this.out;
+    const writable = this.in;
+    readable.length = 0;
+    writable.length = 0;
+    readable.push(spare.hdr);
+    const data = toDevice ? readable : writable;
+    for (let i = 0; i < r.data.length; i++) data.push(r.data[i]!);
+    writable.push(spare.st);
+    const head = dq.add(readable, writable, viaTable ? spare.viaTable : undefined);
     if (head === undefined) {
       this.spare[q]!.push(spare);
       return false;
     }
     if (viaTable) this.indirectRequests++;
-    this.slots[q]![head] = { ...spare, token: r.token };
+    spare.token = r.token;
+    this.slots[q]![head] = spare;
     return true;
   }
 
@@ -229,7 +248,7 @@ export class VirtioBlkDriver {
       if (s === undefined) throw new VirtioError('ERR_INVALID_STATE', `queue ${q}: the device completed head ${u.head}, which is not in flight`);
       this.slots[q]![u.head] = undefined;
       out.push({ token: s.token, status: this.memory.readU8(s.status), len: u.len });
-      this.spare[q]!.push({ header: s.header, status: s.status, table: s.table });
+      this.spare[q]!.push(s);
     }
     return out;
   }

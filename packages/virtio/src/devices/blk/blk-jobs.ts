@@ -11,7 +11,7 @@
  * per worker as the pool's workerData. Returns the bytes transferred, or a
  * negative errno — never throws for an I/O error.
  */
-import { fdatasyncSync, readvSync, writevSync } from 'node:fs';
+import { fdatasyncSync, readSync, readvSync, writeSync, writevSync } from 'node:fs';
 import { GuestMemory, type GuestMemoryHandle } from '../../queue/guest-memory.js';
 import {
   IO_FLUSH,
@@ -78,6 +78,28 @@ export function blkIo(row: number, wd: BlkJobData): number {
         left -= w;
       }
       return 0;
+    }
+    if (n === 1 && (op === IO_READ || op === IO_WRITE)) {
+      // One data segment, the common case: pread(2)/pwrite(2) straight into
+      // the guest RAM region, no view or iovec array per request.
+      const addr = t[base + IO_ROW_SEGMENTS]!;
+      const len = t[base + IO_ROW_SEGMENTS + 1]!;
+      const r = memory.regionIndex(addr, len);
+      if (r < 0) return -EFAULT; // the dataplane checked it: a bug, not a guest error
+      const region = memory.regions[r]!;
+      const at = addr - region.gpa;
+      let done = 0;
+      while (done < len) {
+        const k = op === IO_READ ? readSync(fd, region.bytes, at + done, len - done, position + done) : writeSync(fd, region.bytes, at + done, len - done, position + done);
+        if (k === 0) {
+          // End of file on a read: the rest reads as zeroes (a sparse tail).
+          if (op !== IO_READ) return -EIO;
+          region.bytes.fill(0, at + done, at + len);
+          break;
+        }
+        done += k;
+      }
+      return len;
     }
     const views: Uint8Array[] = [];
     let total = 0;
