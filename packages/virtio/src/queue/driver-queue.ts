@@ -227,7 +227,7 @@ export class DriverQueue {
         writeDescriptorFields(this.memory, table + DESC_SIZE * i, s.addr, s.len, flags, i < n - 1 ? i + 1 : 0);
       }
       head = this.alloc();
-      writeDescriptorFields(this.memory, this.raw.descTable + DESC_SIZE * head, table, DESC_SIZE * n, VIRTQ_DESC_F_INDIRECT, 0);
+      this.raw.writeDescriptorFields(head, table, DESC_SIZE * n, VIRTQ_DESC_F_INDIRECT, 0);
       this.chainLength[head] = 1;
     } else {
       head = this.alloc();
@@ -236,7 +236,7 @@ export class DriverQueue {
         const s = i < nr ? readable[i]! : writable[i - nr]!;
         const flags = (i >= nr ? VIRTQ_DESC_F_WRITE : 0) | (i < n - 1 ? VIRTQ_DESC_F_NEXT : 0);
         const next = i < n - 1 ? this.alloc() : 0;
-        writeDescriptorFields(this.memory, this.raw.descTable + DESC_SIZE * id, s.addr, s.len, flags, next);
+        this.raw.writeDescriptorFields(id, s.addr, s.len, flags, next);
         this.chainNext[id] = next;
         id = next;
       }

@@ -115,6 +115,10 @@ export class RawRing {
   writeDescriptor(index: number, d: RawDescriptor): void {
     writeDescriptor(this.memory, this.descTable + DESC_SIZE * index, d);
   }
+  /** {@link writeDescriptor} of `index` from its fields (see the function {@link writeDescriptorFields}). */
+  writeDescriptorFields(index: number, addr: number, len: number, flags: number, next: number): void {
+    writeDescriptorFields(this.memory, this.descTable + DESC_SIZE * index, addr, len, flags, next);
+  }
   /** Reads descriptor `index` of the table. */
   readDescriptor(index: number): { addr: bigint; len: number; flags: number; next: number } {
     return readDescriptor(this.memory, this.descTable + DESC_SIZE * index);

@@ -387,7 +387,7 @@ export class BlkDataplane {
     if (this.inFlight === 0 && this.waiting.length === 0) for (const f of this.drainWaiters.splice(0)) f();
   }
 
-  /** Status byte, then the used element (QEMU virtio_blk_req_complete); the interrupt decision waits for the batch. */
+  /** Status byte, then the used element (QEMU virtio_blk_req_complete); the interrupt decision now (inline I/O with EVENT_IDX) or once for the batch. */
   private complete(local: number, vq: VirtQueue, chain: DescriptorChain, status: number, code: number, gen: number): void {
     this.o.memory.writeU8(status, code);
     // A request that outlived a reset belongs to a queue that no longer exists.

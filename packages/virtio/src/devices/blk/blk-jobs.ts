@@ -12,7 +12,7 @@
  * negative errno — never throws for an I/O error.
  */
 import { fdatasyncSync, readSync, readvSync, writeSync, writevSync } from 'node:fs';
-import { GuestMemory, type GuestMemoryHandle } from '../../queue/guest-memory.js';
+import { GuestMemory, type GuestMemoryHandle, type GuestRegion } from '../../queue/guest-memory.js';
 import {
   IO_FLUSH,
   IO_READ,
@@ -79,44 +79,40 @@ export function blkIo(row: number, wd: BlkJobData): number {
       }
       return 0;
     }
-    if (n === 1 && (op === IO_READ || op === IO_WRITE)) {
-      // One data segment, the common case: pread(2)/pwrite(2) straight into
-      // the guest RAM region, no view or iovec array per request.
-      const addr = t[base + IO_ROW_SEGMENTS]!;
-      const len = t[base + IO_ROW_SEGMENTS + 1]!;
-      const r = memory.regionIndex(addr, len);
-      if (r < 0) return -EFAULT; // the dataplane checked it: a bug, not a guest error
-      const region = memory.regions[r]!;
-      const at = addr - region.gpa;
-      let done = 0;
-      while (done < len) {
-        const k = op === IO_READ ? readSync(fd, region.bytes, at + done, len - done, position + done) : writeSync(fd, region.bytes, at + done, len - done, position + done);
-        if (k === 0) {
-          // End of file on a read: the rest reads as zeroes (a sparse tail).
-          if (op !== IO_READ) return -EIO;
-          region.bytes.fill(0, at + done, at + len);
-          break;
-        }
-        done += k;
-      }
-      return len;
-    }
+    // One data segment, the common case: pread(2)/pwrite(2) straight into
+    // the guest RAM region, no view or iovec array per request; several go
+    // through views and readv/writev.
+    let region: GuestRegion | undefined;
+    let at = 0;
     const views: Uint8Array[] = [];
     let total = 0;
-    for (let i = 0; i < n; i++) {
-      const v = memory.slice(t[base + IO_ROW_SEGMENTS + 2 * i]!, t[base + IO_ROW_SEGMENTS + 2 * i + 1]!);
-      if (v === undefined) return -EFAULT; // the dataplane checked it: a bug, not a guest error
-      views.push(v);
-      total += v.length;
+    if (n === 1) {
+      const addr = t[base + IO_ROW_SEGMENTS]!;
+      total = t[base + IO_ROW_SEGMENTS + 1]!;
+      const r = memory.regionIndex(addr, total);
+      if (r < 0) return -EFAULT; // the dataplane checked it: a bug, not a guest error
+      region = memory.regions[r]!;
+      at = addr - region.gpa;
+    } else {
+      for (let i = 0; i < n; i++) {
+        const v = memory.slice(t[base + IO_ROW_SEGMENTS + 2 * i]!, t[base + IO_ROW_SEGMENTS + 2 * i + 1]!);
+        if (v === undefined) return -EFAULT; // the dataplane checked it: a bug, not a guest error
+        views.push(v);
+        total += v.length;
+      }
     }
     let done = 0;
     while (done < total) {
-      const k = op === IO_READ ? readvSync(fd, pending(views, done), position + done) : op === IO_WRITE ? writevSync(fd, pending(views, done), position + done) : -1;
+      let k: number;
+      if (op !== IO_READ && op !== IO_WRITE) k = -1;
+      else if (region !== undefined) k = op === IO_READ ? readSync(fd, region.bytes, at + done, total - done, position + done) : writeSync(fd, region.bytes, at + done, total - done, position + done);
+      else k = op === IO_READ ? readvSync(fd, pending(views, done), position + done) : writevSync(fd, pending(views, done), position + done);
       if (k < 0) return -EIO;
       if (k === 0) {
         // End of file on a read: the rest reads as zeroes (a sparse tail).
         if (op !== IO_READ) return -EIO;
-        for (const v of pending(views, done)) v.fill(0);
+        if (region !== undefined) region.bytes.fill(0, at + done, at + total);
+        else for (const v of pending(views, done)) v.fill(0);
         break;
       }
       done += k;
