@@ -63,12 +63,26 @@ export interface NotifierHandlers {
   readonly onPollEnd?: () => void;
 }
 
+/** Options of {@link AioContext.setNotifierHandler}. */
+export interface HandlerOptions {
+  /**
+   * Whether the handler is live work that keeps the process alive while
+   * the context is attached to Node's loop (default true). `false` for a
+   * handler that only polls for work something else already holds the
+   * process for (like `timer.unref()`): a thread pool's completion poller,
+   * whose outstanding requests keep it alive themselves.
+   */
+  readonly ref?: boolean;
+}
+
 interface HandlerNode {
   readonly notifier: EventNotifier;
   readonly handlers: NotifierHandlers;
   deleted: boolean;
   /** The context's own notifier: its events are never progress. */
   readonly own: boolean;
+  /** Counts as live work that keeps the Node-loop attachment's sleep ref'd. */
+  readonly ref: boolean;
 }
 
 /** A run of BH slots taken from the list by one aio_bh_poll (QEMU BHListSlice). */
@@ -145,6 +159,9 @@ export class AioContext implements BottomHalfOwner {
   private pollParams: PollParams;
   private pollWindowNs = 0;
   private pollStarted = false;
+  /** Poll handlers whose onPoll saw work as the Node-loop spin ended poll mode: the next poll dispatches them. */
+  private spinReady: HandlerNode[] = [];
+  private spinSpare: HandlerNode[] = [];
   /** The current poll's timeout in ns (-1 = infinite), shared by the try-poll-mode steps. */
   private timeoutNs = 0;
   private destroyed = false;
@@ -183,7 +200,7 @@ export class AioContext implements BottomHalfOwner {
       onRead: (n) => void n.testAndClear(),
       onPoll: () => this.shared.notified.load() !== 0,
       onPollReady: () => {},
-    }, true);
+    }, true, false);
     this.kickBh = this.bh(() => {}, { name: 'aio-wait-kick' });
     // QEMU aio_timerlist_notify: a timer armed earlier than the current
     // earliest wakes the loop to recompute its timeout. Timers are armed on
@@ -436,7 +453,7 @@ export class AioContext implements BottomHalfOwner {
    * mode ends at once (QEMU leaves this to the handler).
    * @thread home
    */
-  setNotifierHandler(notifier: EventNotifier, handlers: NotifierHandlers | null): void {
+  setNotifierHandler(notifier: EventNotifier, handlers: NotifierHandlers | null, options?: HandlerOptions): void {
     this.checkLive();
     if (!this.set.owns(notifier)) {
       throw new AioError('ERR_FOREIGN_NOTIFIER', 'the notifier was not created by this context (use ctx.createNotifier())');
@@ -446,7 +463,7 @@ export class AioContext implements BottomHalfOwner {
       if (old.own) throw new AioError('ERR_INVALID_ARGUMENT', "the context's own notifier cannot be re-registered");
       old.deleted = true;
       this.handlers.delete(notifier.slot);
-      this.userHandlerCount--;
+      if (old.ref) this.userHandlerCount--;
       if (old.handlers.onPoll !== undefined) {
         this.pollHandlers = this.pollHandlers.filter((h) => h !== old);
         // Keep onPollBegin/onPollEnd balanced per handler: one removed in
@@ -457,16 +474,16 @@ export class AioContext implements BottomHalfOwner {
     if (handlers === null) {
       this.set.remove(notifier);
     } else {
-      this.addHandler(notifier, handlers, false);
+      this.addHandler(notifier, handlers, false, options?.ref !== false);
     }
     // QEMU aio_set_fd_handler ends with aio_notify: the loop re-evaluates.
     this.shared.notify();
   }
 
-  private addHandler(notifier: EventNotifier, handlers: NotifierHandlers, own: boolean): void {
-    const node: HandlerNode = { notifier, handlers, deleted: false, own };
+  private addHandler(notifier: EventNotifier, handlers: NotifierHandlers, own: boolean, ref: boolean): void {
+    const node: HandlerNode = { notifier, handlers, deleted: false, own, ref: ref && !own };
     this.handlers.set(notifier.slot, node);
-    if (!own) this.userHandlerCount++;
+    if (node.ref) this.userHandlerCount++;
     if (handlers.onPoll !== undefined) {
       this.pollHandlers = [...this.pollHandlers, node];
       // Balanced: a handler added in poll mode begins polling now.
@@ -506,7 +523,8 @@ export class AioContext implements BottomHalfOwner {
       const fn = started ? node.handlers.onPollBegin : node.handlers.onPollEnd;
       fn?.();
       if (!started && node.handlers.onPoll!()) {
-        ready.push(node);
+        // Once per poll: it may be there already (the Node-loop spin's).
+        if (!ready.includes(node)) ready.push(node);
         if (!node.own) progress = true;
       }
     }
@@ -572,7 +590,7 @@ export class AioContext implements BottomHalfOwner {
     // The common non-blocking poll, with polling off and no tracer: exactly
     // the steps pollFull takes with a zero timeout, kept short so V8 inlines
     // the cell operations under it.
-    if (!blocking && this.pollWindowNs === 0 && !this.pollStarted && this.pollParams.maxNs === 0 && this.tracer === undefined) {
+    if (!blocking && this.pollWindowNs === 0 && !this.pollStarted && this.pollParams.maxNs === 0 && this.tracer === undefined && this.spinReady.length === 0) {
       this.counters.polls++;
       const ready = this.set.poll();
       this.notifyAccept();
@@ -598,7 +616,11 @@ export class AioContext implements BottomHalfOwner {
     const start = trace !== undefined || this.pollParams.maxNs !== 0 ? nowNs() : 0;
     trace?.('poll-begin', start, blocking);
     // Only poll mode adds to this list: allocate it only when polling.
-    const pollReady = this.pollStarted || this.pollWindowNs > 0 ? [] : NOT_POLLING;
+    let pollReady = this.pollStarted || this.pollWindowNs > 0 ? [] : NOT_POLLING;
+    if (this.spinReady.length !== 0) {
+      pollReady = this.spinReady;
+      this.spinReady = [];
+    }
     this.timeoutNs = blocking ? this.computeTimeoutNs() : 0;
     // try_poll_mode has nothing to do without a window and outside poll mode.
     let progress = this.pollWindowNs === 0 && !this.pollStarted ? false : this.tryPollMode(pollReady);
@@ -653,6 +675,38 @@ export class AioContext implements BottomHalfOwner {
       progress = true;
     }
     trace?.('poll-end', nowNs(), progress);
+    return progress;
+  }
+
+  /**
+   * The Node-loop attachment's poll after its spin saw a poll handler
+   * ready: dispatch it, BHs and timers as aio_poll does, but stay in poll
+   * mode (QEMU keeps poll mode across aio_poll calls while polling
+   * succeeds): the attachment spins again next, or ends poll mode before
+   * it can sleep. The handler's notifications stay off meanwhile.
+   */
+  private pollSpun(): boolean {
+    this.checkLive();
+    this.counters.polls++;
+    this.tracer?.('poll-begin', nowNs(), false);
+    // Swap the two arrays rather than allocate one per round trip.
+    const pollReady = this.spinReady;
+    this.spinReady = this.spinSpare;
+    this.spinSpare = pollReady;
+    const ready = this.set.poll();
+    this.notifyAccept();
+    let progress = this.bhPoll();
+    try {
+      progress = this.dispatchHandlers(ready, pollReady) || progress;
+    } finally {
+      pollReady.length = 0;
+    }
+    if (this.timers.armed() !== 0 && this.timers.run()) {
+      this.counters.timerRuns++;
+      this.tracer?.('timers-run', nowNs());
+      progress = true;
+    }
+    this.tracer?.('poll-end', nowNs(), progress);
     return progress;
   }
 
@@ -732,11 +786,16 @@ export class AioContext implements BottomHalfOwner {
     if (this.attachment?.attached) throw new AioError('ERR_ATTACHED', `context "${this.name}" is already attached to the Node loop`);
     this.attachment = new NodeLoopAttachment(
       {
-        pollOnce: () => this.poll(false),
+        pollOnce: () => (this.pollStarted && this.spinReady.length !== 0 ? this.pollSpun() : this.poll(false)),
         prepare: () => {
           // QEMU aio_ctx_prepare: raise bit 0, then compute the timeout (the
           // BH flags read pairs with (N2) in aio_notify).
           this.shared.notifyMe.or(1);
+          // Poll mode off before sleeping ("essential to avoid hangs"): a
+          // spin that found work left it on, and the window may have
+          // dropped to 0 since. What a handler sees then is dispatched by
+          // the next poll, without sleeping.
+          if (this.pollStarted && this.pollSetStarted(false, this.spinReady)) return 0;
           const t = this.computeTimeoutNs();
           return this.shared.notified.load() !== 0 ? 0 : t;
         },
@@ -775,15 +834,27 @@ export class AioContext implements BottomHalfOwner {
     const start = nowNs();
     const seq = this.set.sequence;
     const handlers = this.pollHandlers;
+    // Poll mode while spinning (QEMU poll_set_started): handlers may stop
+    // their notifications meanwhile (io_poll_begin). Work found leaves it
+    // on — the next poll ends it and dispatches what onPoll sees then —
+    // and it ends here before the attachment can go to sleep.
+    if (handlers.length > 1) this.pollSetStarted(true, this.spinReady);
     do {
       if (this.set.sequence !== seq || this.shared.notified.load() !== 0) return true;
       for (let i = 0; i < handlers.length; i++) {
         const h = handlers[i]!;
-        if (!h.own && !h.deleted && h.handlers.onPoll!()) return true;
+        if (!h.own && !h.deleted && h.handlers.onPoll!()) {
+          this.spinReady.push(h);
+          return true;
+        }
       }
     } while (nowNs() - start < window);
-    return false;
+    // "Essential to avoid hangs": notifications back on before sleeping,
+    // and one more look at each handler (what it sees is dispatched by the
+    // next poll).
+    return this.pollSetStarted(false, this.spinReady);
   }
+
 
   // ---------------------------------------------------------------- misc
 

@@ -1,4 +1,4 @@
-export { AioContext, type AioContextOptions, type NotifierHandlers } from './aio-context.js';
+export { AioContext, type AioContextOptions, type HandlerOptions, type NotifierHandlers } from './aio-context.js';
 export { BottomHalf, type BottomHalfHandle, type BottomHalfOptions } from './bottom-half.js';
 export { AioError, type AioErrorCode } from './errors.js';
 export { IOThread, type IOThreadInfo, type IOThreadOptions } from './iothread.js';

@@ -1,7 +1,8 @@
 import { parentPort } from 'node:worker_threads';
 import { AioContext, type BottomHalfHandle, RemoteBottomHalf, type AioContextHandle } from '@vmloop/aio';
 import { workerMain } from '@vmloop/test-kit/worker';
-import { Kick, Mesh, Polled, Pong, Seed } from './shared.js';
+import { EventNotifier } from '@vmloop/event-notifier';
+import { Kick, Mesh, Polled, Pong, Seed, Suppress } from './shared.js';
 
 export type AioJob =
   | { op: 'mesh'; id: number; workers: number; perPeer: number; mesh: unknown }
@@ -11,6 +12,7 @@ export type AioJob =
   | { op: 'kick-home'; state: unknown; rounds: number }
   | { op: 'kick-kicker'; state: unknown; ctx: AioContextHandle; rounds: number }
   | { op: 'polled'; state: unknown }
+  | { op: 'suppressed-producer'; state: unknown; notifier: unknown; rounds: number; maxDelayUs: number }
   | { op: 'pong'; side: number; rounds: number; state: unknown; pollMaxNs: number };
 
 /** Receives one message from the parent (handles of the peers). */
@@ -161,6 +163,25 @@ workerMain(async (job: AioJob) => {
       ctx.poll(false);
       ctx.destroy();
       return { runs, stats };
+    }
+    case 'suppressed-producer': {
+      // One item per round, after a random busy delay around the consumer's
+      // poll window: the item lands while it spins, as the spin ends, or
+      // while it sleeps. The notifier is set only outside poll mode.
+      const s = Suppress.open(job.state);
+      const n = EventNotifier.open(job.notifier);
+      let sets = 0;
+      for (let round = 0; round < job.rounds; round++) {
+        for (let a = s.ack.load(); a !== round; a = s.ack.load()) s.ack.wait(a, 50);
+        const until = performance.now() + (Math.random() * job.maxDelayUs) / 1000;
+        while (performance.now() < until);
+        s.work.store(round + 1);
+        if (s.polling.load() === 0) {
+          n.set();
+          sets++;
+        }
+      }
+      return { sets };
     }
     case 'polled': {
       // One poll that blocks for a moment (a BH is due) grows the window from

@@ -50,6 +50,24 @@ export const Polled = defineLayout('test.aio.polled', {
   work: int32(),
 });
 
+/**
+ * A producer that suppresses its notification while the consumer polls
+ * (virtqueue notification suppression against the Node-loop spin).
+ */
+export const Suppress = defineLayout('test.aio.suppress', {
+  // Items produced: the worker stores round + 1, then loads `polling`
+  // (store-buffering pair with the consumer's store of 0 to `polling`,
+  // then its onPoll load of `work`); the main thread loads it.
+  work: int32(),
+  // 1 while the main thread's context is in poll mode: the main thread
+  // stores it in onPollBegin / onPollEnd; the worker loads it after its
+  // `work` store and sets the notifier only when it is 0.
+  polling: int32(),
+  // Items consumed: the main thread stores and notifies; the worker waits
+  // on it (futex) before producing the next item.
+  ack: int32(),
+});
+
 /** BH ping-pong between two contexts. */
 export const Pong = defineLayout('test.aio.pong', {
   // rounds[i]: BH runs of side i (side i stores; the watchdog loads).
