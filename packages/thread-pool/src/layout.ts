@@ -12,9 +12,10 @@
  *                                          payload[s] = result (plain)
  *                                          resMeta[s] (tag, length)
  *                                          state[s] = DONE              (W3)
- *                                          t = doneTail.add(1); doneRing[t] = s+1
- *   completion BH: drain doneRing,  (C1) ◄─ completion BH schedule       (W4)
- *   read state, then resMeta/payload
+ *                                          t = doneTail.add(1); doneRing[t] = entry
+ *   completion BH: drain doneRing,  (C1) ◄─ homePolling == 0? schedule   (W4)
+ *   read state, then resMeta/payload          the completion BH
+ *   (or the poll handler's drain)     (C2)
  *
  * (S1) before the ring publishes the slot: a worker that takes it sees the
  * argument. (S3) The shared `submitTail` is stored per request only while
@@ -55,6 +56,25 @@
  * every queued request without the cap. The model checks this with the
  * cap binding (-DCAP=1), and that without the timer, or without arming it
  * on the spinner skip, the requests strand.
+ *
+ * (C2) QEMU's io_poll for the done ring (as linux-aio's qemu_laio_poll_cb
+ * polls its completion ring), with virtqueue-style notification
+ * suppression: the pool registers a poll handler on its context. While the
+ * context is in poll mode (an iothread's adaptive polling, or the Node-loop
+ * attachment's spin), onPollBegin has stored 1 to `homePolling`, onPoll
+ * watches the done ring's next entry and onPollReady drains it as the
+ * completion BH does; a worker that sees 1 after writing its entry skips
+ * the BH's cross-thread schedule (its flag word, the BH list head,
+ * `notified`: three lines the home thread would otherwise take back).
+ * Leaving poll mode, onPollEnd stores 0 and the context calls onPoll once
+ * more before it may sleep: store-buffering against the worker's entry
+ * store then its load (verification/models/pool-poll.pml, two mutants).
+ *
+ * Counters: `submitHead`, `submitTail`, `doneTail` and the home thread's
+ * copies are int32 and wrap after 2^31 requests; the rings have
+ * ringEntries(slots) entries (a power of two), indexed `counter & (entries
+ * - 1)`, and distances are `(a - b) | 0`. Done-ring entries carry the lap
+ * of their index (doneEntry), so the home thread only reads that ring.
  *
  * A cancelled slot (state CANCELLED) stays reserved until a worker passes
  * its ring entry, then travels back on the done ring to be freed: freeing it
@@ -133,9 +153,23 @@ function poolFields(key: number) {
     // (load after its tail store, S2): while the role is held, no futex
     // wake is needed.
     spinning: int32(),
-    // Completion ring tail. Written by workers (add 1 to reserve an entry);
-    // read by the home thread's completion BH.
+    // Completion ring tail. Written by workers (add 1 to reserve an entry,
+    // the only access): the home thread tells written entries by their lap
+    // (doneSlotAt) and never touches this word.
     doneTail: int32({ align: CACHE_LINE }),
+    // 1 while the home thread busy-polls the done ring (C2): its context is
+    // in poll mode, and the pool's poll handler watches the ring's next
+    // entry. In doneTail's line: the worker that has just reserved an entry
+    // owns the line, so its load costs nothing; the home thread writes the
+    // line only when poll mode begins or ends. Written by the
+    // home thread only (store 1 in onPollBegin, store 0 in onPollEnd, then
+    // its handler's last look at the ring); read by workers (load after
+    // their doneRing store, W4) to skip the completion BH's schedule while
+    // it is 1. Store-buffering pair: the home thread's store of 0 then its
+    // load of doneRing[doneHead], against the worker's doneRing store then
+    // its load of this word: either the home thread sees the entry, or the
+    // worker sees 0 and schedules the BH.
+    homePolling: int32(),
     // Live workers and the floor they may retire to. `live` is written by
     // workers (compareExchange down when retiring) and the home thread (add
     // on spawn, sub when one dies); `minWorkers` by the home thread only.
@@ -170,12 +204,14 @@ function poolFields(key: number) {
     // Written by the home thread (store, then workSeq bump + notify all);
     // read by workers before sleeping.
     closing: int32(),
-    // Slot ids in submission order (producer: home; consumers: workers).
-    ring: int32Array(slots, { align: CACHE_LINE }),
-    // Completed slot ids + 1 (0 = entry not written yet). Written by workers
-    // (store after reserving with doneTail.add); read and cleared by the
-    // home thread.
-    doneRing: int32Array(slots, { align: CACHE_LINE }),
+    // Slot ids in submission order (producer: home; consumers: workers),
+    // at index & (ringEntries(slots) - 1) of the wrapping counters.
+    ring: int32Array(ringEntries(slots), { align: CACHE_LINE }),
+    // Completed slots as doneEntry(t, …) words (slot + 1 and the lap of
+    // the index; 0 = never written). Written by workers (store after
+    // reserving t with doneTail.add); read by the home thread (doneSlotAt),
+    // which never writes it.
+    doneRing: int32Array(ringEntries(slots), { align: CACHE_LINE }),
     // The slots, one after another, each `slotStride(payload)` bytes: four
     // words, then the slot's payload, so that a request's words and a small
     // argument or result share one cache line (each line the home thread
@@ -198,6 +234,37 @@ function poolFields(key: number) {
     // by the state word like QEMU's `elem->ret`.
     slotArea: int32Array((slots * slotStride(payload)) / 4, { align: CACHE_LINE }),
   };
+}
+
+/**
+ * Entries of the submit and done rings: `slots` rounded up to a power of
+ * two. The ring counters (`submitHead`, `submitTail`, `doneTail` and the
+ * home thread's copies) are int32 and wrap after 2^31 requests; with a
+ * power-of-two ring, `index & (entries - 1)` stays continuous across the
+ * wrap (2^32 is a multiple of it) and distances are `(a - b) | 0`. At most
+ * `slots` requests are in a ring at once, so the extra entries stay unused.
+ */
+export function ringEntries(slots: number): number {
+  let n = 1;
+  while (n < slots) n *= 2;
+  return n;
+}
+
+/**
+ * A done-ring entry for counter value `t`: the slot + 1 in the low 16 bits,
+ * and above them the lap of `t` (t >>> shift, where 2^shift = ringEntries,
+ * modulo 2^15). The home thread never clears entries: an entry is ready
+ * when it carries the lap of the index the drain expects (doneSlotAt),
+ * and the one it replaces is always from the lap before, so the worker's
+ * store is the only write to the line.
+ */
+export function doneEntry(t: number, shift: number, slot: number): number {
+  return (slot + 1) | (((t >>> shift) & 0x7fff) << 16);
+}
+
+/** The slot in done-ring entry `v` read for counter value `h`, or -1 if it was not written in h's lap yet. */
+export function doneSlotAt(v: number, h: number, shift: number): number {
+  return v !== 0 && v >>> 16 === ((h >>> shift) & 0x7fff) ? (v & 0xffff) - 1 : -1;
 }
 
 /** Bytes of a slot's words before its payload. */

@@ -185,7 +185,7 @@ function claimSpinner(): void {
 function releaseSpinner(taking: number): boolean {
   spinner = false;
   mem.spinning.store(0);
-  const queued = mem.submitTail.load() - mem.submitHead.load();
+  const queued = (mem.submitTail.load() - mem.submitHead.load()) | 0;
   if (queued > taking && mem.spinning.load() === 0) {
     // Every request published while we held the role is in `queued` (the
     // submitters skipped their wakes for them): one sleeper for each.

@@ -20,6 +20,12 @@ export interface PoolStats {
   readonly fallback: number;
   /** Times the ring's head stood still with requests queued beyond `maxAwake` and sleepers were woken for them (S5). */
   readonly strandWakes: number;
+  /**
+   * Drains of the done ring that the home thread's busy-polling started
+   * (C2: the context in poll mode saw a completion, and its workers skipped
+   * the completion BH's cross-thread schedule); the rest ran as the BH.
+   */
+  readonly polled: number;
   readonly workers: number;
   readonly idleWorkers: number;
 }

@@ -6,7 +6,7 @@ import { SCALE_NS, type Timer } from '@vmloop/timers';
 import { workerExecArgv } from '@vmloop/atomics';
 import { type PayloadView, TAG_ERROR, TAG_ERROR_MESSAGE, TAG_MESSAGE, Transfer, decode, encode, encodedLength, encodedTag } from './codec.js';
 import { PoolError, type SerializedError, reviveError } from './errors.js';
-import { ACTIVE, CANCELLED, DONE, JOB_NAME_BYTES, MAX_JOBS, MAX_WORKERS, type PoolMemory, QUEUED, WORKER_PROVEN, WORKER_RETIRED, WORKER_STARTED, metaLength, metaTag, packMeta, poolLayout, sleepingOf } from './layout.js';
+import { ACTIVE, CANCELLED, DONE, JOB_NAME_BYTES, MAX_JOBS, MAX_WORKERS, type PoolMemory, QUEUED, WORKER_PROVEN, WORKER_RETIRED, WORKER_STARTED, metaLength, metaTag, doneSlotAt, packMeta, poolLayout, ringEntries, sleepingOf } from './layout.js';
 import type { PoolWorkerData, ResultMessage } from './messages.js';
 import { type PoolCallback, PoolRequest, type RequestState } from './request.js';
 import type { PoolStats } from './stats.js';
@@ -138,6 +138,9 @@ export class ThreadPool {
   private min: number;
   private max: number;
   private readonly completionBh: BottomHalf;
+  private readonly ctx: AioContext;
+  /** The (never set) notifier of the done-ring poll handler (C2). */
+  private readonly pollNotifier: ReturnType<AioContext['createNotifier']>;
   private readonly bySlot: (PoolRequest<unknown> | undefined)[];
   private readonly freeSlots: number[] = [];
   /** Requests waiting for a slot (home-thread FIFO). */
@@ -151,12 +154,14 @@ export class ThreadPool {
   private nextId = 0;
   private rrWorker = 0;
   private readonly jobIndex = new Map<string, number>();
+  /** Ring index mask: the counters below and in shared memory are int32 and wrap (layout.ts ringEntries). */
+  private readonly mask: number;
+  /** log2 of the ring's entries: done-ring entries carry their lap (layout.ts doneEntry). */
+  private readonly shift: number;
   /** Ring entries written (the next index); `published` of them are visible to workers. */
   private submitTail = 0;
   /** The value of the shared `submitTail`: entries up to here are published (S2). */
   private published = 0;
-  /** The shared `doneTail` as last read; re-read only when the drain catches up with it. */
-  private doneTailSeen = 0;
   /** The `sleepers` word when the last notify was made, or -1 (S4). */
   private wokeAt = -1;
   /**
@@ -178,7 +183,7 @@ export class ThreadPool {
   /** Entries into the completion BH (nested runs included). */
   private completionRuns = 0;
   private static readonly MAX_STARTUP_DEATHS = 5;
-  private readonly counters = { submitted: 0, done: 0, failed: 0, cancelled: 0, spawned: 0, exited: 0, died: 0, fastPath: 0, fallback: 0, strandWakes: 0 };
+  private readonly counters = { submitted: 0, done: 0, failed: 0, cancelled: 0, spawned: 0, exited: 0, died: 0, fastPath: 0, fallback: 0, strandWakes: 0, polled: 0 };
 
   constructor(ctx: AioContext, options: ThreadPoolOptions) {
     if (typeof options !== 'object' || options === null || options.jobs === undefined) {
@@ -204,11 +209,34 @@ export class ThreadPool {
     this.maxAwake =
       options.maxAwake === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : checkLimit('maxAwake', options.maxAwake ?? Math.max(1, availableParallelism() - 1), 1, MAX_WORKERS);
     this.mem = poolLayout({ slots: this.C, payload: this.P }).create();
+    this.mask = ringEntries(this.C) - 1;
+    this.shift = Math.log2(this.mask + 1);
     this.mem.minWorkers.store(this.min);
     this.pv = { bytes: this.mem.payload, view: new DataView(this.mem.payload.buffer, this.mem.payload.byteOffset, this.mem.payload.byteLength) };
     this.bySlot = new Array(this.C);
     for (let s = this.C - 1; s >= 0; s--) this.freeSlots.push(s);
     this.completionBh = ctx.bh(() => this.completionBhCallback(), { name: 'thread-pool-completion' });
+    // (C2) QEMU's io_poll for the done ring, as linux-aio's
+    // qemu_laio_poll_cb polls its completion ring: while the context
+    // busy-polls, onPoll watches the ring's next entry and workers skip the
+    // BH's cross-thread schedule; onPollReady drains as the BH does. The
+    // notifier is never set; the handler does not keep the process alive
+    // (outstanding requests do, through ref()).
+    this.pollNotifier = ctx.createNotifier();
+    ctx.setNotifierHandler(
+      this.pollNotifier,
+      {
+        onPoll: () => this.nextDone() >= 0,
+        onPollReady: () => {
+          this.counters.polled++;
+          this.completionBhCallback();
+        },
+        onPollBegin: () => void this.mem.homePolling.store(1),
+        onPollEnd: () => void this.mem.homePolling.store(0),
+      },
+      { ref: false },
+    );
+    this.ctx = ctx;
     this.strandTimer = ctx.createTimer('realtime', SCALE_NS, () => this.strandCheck());
     for (let i = 0; i < this.min; i++) this.spawn();
   }
@@ -280,7 +308,7 @@ export class ThreadPool {
 
   /** Requests that have not started: waiting for a slot or in the ring. */
   private queued(): number {
-    return this.overflow.length + (this.submitTail - this.mem.submitHead.load());
+    return this.overflow.length + ((this.submitTail - this.mem.submitHead.load()) | 0);
   }
 
   /** Puts a request in shared memory (or the overflow queue if every slot is taken). */
@@ -308,16 +336,17 @@ export class ThreadPool {
     mem.worker.store(slot, -1);
     // (S1) The argument and the tags before the state; the ring entry after.
     mem.state.store(slot, QUEUED);
-    mem.ring.store(this.submitTail % this.C, slot);
-    this.submitTail++;
+    mem.ring.store(this.submitTail & this.mask, slot);
+    this.submitTail = (this.submitTail + 1) | 0;
     // (S3) Publish at once while few requests are outstanding — a worker
     // may be waiting, and latency is what counts then — or when a batch is
     // pending; otherwise the completion BH publishes, and is scheduled for
     // it by the first entry held back. With many requests outstanding the
     // workers have published ones to run meanwhile, and one tail store per
     // burst instead of per request spares the line the spinner reads.
-    if (this.outstanding <= Math.max(1, this.workers.size) || this.submitTail - this.published >= PUBLISH_BATCH) this.publish();
-    else if (this.submitTail - this.published === 1) this.completionBh.schedule();
+    const held = (this.submitTail - this.published) | 0;
+    if (this.outstanding <= Math.max(1, this.workers.size) || held >= PUBLISH_BATCH) this.publish();
+    else if (held === 1) this.completionBh.schedule();
     if (this.workers.size < this.max) this.maybeSpawn();
   }
 
@@ -364,7 +393,7 @@ export class ThreadPool {
     }
     let word = this.mem.sleepers.load();
     if (sleepingOf(word) === 0) return;
-    const queued = this.published - this.mem.submitHead.load();
+    const queued = (this.published - this.mem.submitHead.load()) | 0;
     if (!all && word === this.wokeAt) {
       // (S4) Nobody went to sleep or woke up since this thread's last
       // notify: skip this one if that notify woke fewer than it asked for
@@ -511,8 +540,12 @@ export class ThreadPool {
         this.completionBh.schedule();
         armedAt = this.completionRuns;
       }
+      const error = this.takenError;
+      const value = this.takenValue;
+      this.takenError = undefined;
+      this.takenValue = undefined;
       try {
-        this.finish(next.req, next.error, next.value);
+        this.finish(next, error, value);
       } catch (e) {
         if (this.completionPending()) this.completionBh.schedule();
         throw e;
@@ -523,20 +556,39 @@ export class ThreadPool {
 
   /** Completions (or cancellations) still to run. */
   private completionPending(): boolean {
-    return this.cancelledQueue.length > 0 || this.doneHead !== this.mem.doneTail.load();
+    // The next entry written, not `doneTail`: the worker of an entry
+    // reserved but not yet written signals it after writing it (W4, or C2's
+    // poll handler sees it), and the home thread leaves doneTail's line to
+    // the workers.
+    return this.cancelledQueue.length > 0 || this.nextDone() >= 0;
   }
 
-  /** The next completion to run, SKIPPED for a slot that only had to be freed, or undefined when none is ready. */
-  private takeCompletion(): { req: PoolRequest<unknown>; error: Error | undefined; value: unknown } | typeof SKIPPED | undefined {
+  /** The slot of the done ring's next entry, or -1 while it is not written. */
+  private nextDone(): number {
+    return doneSlotAt(this.mem.doneRing.load(this.doneHead & this.mask), this.doneHead, this.shift);
+  }
+
+  /** takeCompletion's result besides the request (fields, not an object per completion). */
+  private takenError: Error | undefined;
+  private takenValue: unknown;
+
+  /**
+   * The next completion to run, with its outcome in `takenError` and
+   * `takenValue`; SKIPPED for a slot that only had to be freed, or
+   * undefined when none is ready.
+   */
+  private takeCompletion(): PoolRequest<unknown> | typeof SKIPPED | undefined {
     const cancelled = this.cancelledQueue.shift();
-    if (cancelled !== undefined) return { req: cancelled, error: new PoolError('ECANCELED', `request for job "${cancelled.job}" was cancelled`), value: undefined };
+    if (cancelled !== undefined) {
+      this.takenError = new PoolError('ECANCELED', `request for job "${cancelled.job}" was cancelled`);
+      return cancelled;
+    }
     const h = this.doneHead;
-    if (h === this.doneTailSeen && h === (this.doneTailSeen = this.mem.doneTail.load())) return undefined;
-    const v = this.mem.doneRing.load(h % this.C);
-    if (v === 0) return undefined; // the worker reserved it but has not written it yet; it schedules us after
-    this.mem.doneRing.store(h % this.C, 0);
-    this.doneHead = h + 1;
-    const slot = v - 1;
+    // 0: not reserved yet, or reserved and not written yet — its worker
+    // schedules us after writing it (W4), or the poll handler sees it (C2).
+    const slot = this.nextDone();
+    if (slot < 0) return undefined;
+    this.doneHead = (h + 1) | 0;
     // (C1) Read state before ret; pairs with (W3) in the worker.
     const state = this.mem.state.load(slot);
     const req = this.bySlot[slot];
@@ -560,7 +612,9 @@ export class ThreadPool {
       value = decode(tag, metaLength(meta), this.pv, this.mem.payloadBase(slot));
     }
     this.freeSlot(slot);
-    return { req, error, value };
+    this.takenError = error;
+    this.takenValue = value;
+    return req;
   }
 
   /** A result that travelled on worker `id`'s port (posted before the slot became DONE). */
@@ -710,7 +764,7 @@ export class ThreadPool {
     const mem = this.mem;
     const inRing = new Set<number>();
     this.publish();
-    for (let i = mem.submitHead.load(); i !== this.submitTail; i++) inRing.add(mem.ring.load(i % this.C));
+    for (let i = mem.submitHead.load(); i !== this.submitTail; i = (i + 1) | 0) inRing.add(mem.ring.load(i & this.mask));
     for (let slot = 0; slot < this.C; slot++) {
       const req = this.bySlot[slot];
       if (req === undefined || req.completed) continue;
@@ -733,8 +787,8 @@ export class ThreadPool {
         // never activated (W2). A slot off the ring whose word is not the
         // dead worker's belongs to a live worker between W1 and W2: it
         // activates it in a moment, and putting it back would run it twice.
-        mem.ring.store(this.submitTail % this.C, slot);
-        this.submitTail++;
+        mem.ring.store(this.submitTail & this.mask, slot);
+        this.submitTail = (this.submitTail + 1) | 0;
         this.publish();
       } else if (state === CANCELLED && req.mailedTo === id) {
         this.freeSlot(slot);
@@ -809,6 +863,8 @@ export class ThreadPool {
       if (this.keepAlive !== undefined) clearInterval(this.keepAlive);
       this.keepAlive = undefined;
       this.strandTimer.del();
+      this.ctx.setNotifierHandler(this.pollNotifier, null);
+      this.pollNotifier.close();
       this.completionBh.delete();
     })();
     return this.closing;

@@ -2,14 +2,14 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { withWatchdog } from '@vmloop/test-kit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AioContext, type NodeLoopAttachment } from '@vmloop/aio';
+import { AioContext, type AioContextOptions, type NodeLoopAttachment } from '@vmloop/aio';
 import { PoolError, ThreadPool, type ThreadPoolOptions, transfer } from '@vmloop/thread-pool';
 
 const jobs = new URL('../build/test/workers/jobs.js', import.meta.url);
 const open: { pool: ThreadPool; ctx: AioContext; att: NodeLoopAttachment }[] = [];
 
-function makePool(options: Partial<ThreadPoolOptions> = {}): ThreadPool {
-  const ctx = AioContext.create();
+function makePool(options: Partial<ThreadPoolOptions> = {}, ctxOptions: AioContextOptions = {}): ThreadPool {
+  const ctx = AioContext.create(ctxOptions);
   const att = ctx.attachToNodeLoop();
   const pool = new ThreadPool(ctx, { jobs, max: 2, ...options });
   open.push({ pool, ctx, att });
@@ -349,12 +349,64 @@ describe('thread-pool / workers and limits', () => {
   });
 });
 
+/** The pool's shared words and ring counters (white-box: the wrap-around test starts them near 2^31). */
+interface PoolInternals {
+  mem: { submitHead: { store(v: number): number; load(): number }; submitTail: { store(v: number): number }; doneTail: { store(v: number): number; load(): number } };
+  submitTail: number;
+  published: number;
+  doneHead: number;
+}
+
+describe('thread-pool / ring counters and the polled done ring', () => {
+  it('the ring counters wrap past 2^31 requests: every request still completes with its result', async () => {
+    // Before the fix the counters left the int32 range: a worker indexed the
+    // ring with a negative number and died (ERR_LAYOUT_BOUNDS), and the
+    // home thread's copies never matched the shared words again.
+    const pool = makePool({ max: 4, min: 4, slots: 6, maxAwake: Number.POSITIVE_INFINITY }, { poll: { maxNs: 50_000 } });
+    const p = pool as unknown as PoolInternals;
+    const start = 2 ** 31 - 300;
+    for (const w of [p.mem.submitHead, p.mem.submitTail, p.mem.doneTail]) w.store(start);
+    p.submitTail = p.published = p.doneHead = start;
+    // Several in flight (the 6 slots, then the overflow queue), then one at a time.
+    const burst = await withWatchdog(
+      Promise.all(Array.from({ length: 400 }, (_, i) => pool.submit<number>('add1', i))),
+      30_000,
+      () => `requests stranded across the int32 wrap: head ${p.mem.submitHead.load()}, done tail ${p.mem.doneTail.load()}`,
+    );
+    expect(burst).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
+    for (let i = 0; i < 200; i++) expect(await withWatchdog(pool.submit<number>('add1', i), 10_000, `request ${i} after the wrap never completed`)).toBe(i + 1);
+    expect(p.mem.submitHead.load()).toBe((start + 600) | 0);
+    expect(p.mem.doneTail.load()).toBe((start + 600) | 0);
+    expect(pool.stats.done).toBe(600);
+  });
+
+  it('one request at a time against a polling context, completions landing while it spins, as its window ends and while it sleeps: none is lost (C2)', async () => {
+    // While the home thread's context is in poll mode, workers skip the
+    // completion BH and the pool's poll handler finds the entry. Job
+    // lengths straddle the 20 µs window, so completions also land as
+    // polling ends (the handler looks once more after homePolling = 0)
+    // and after the attachment went to sleep (the worker saw 0 and
+    // scheduled the BH). A completion both skip hangs its request.
+    const pool = makePool({ max: 2, min: 2 }, { poll: { maxNs: 20_000 } });
+    const rounds = 4000;
+    for (let i = 0; i < rounds; i++) {
+      const us = Math.floor(Math.random() * 60);
+      const v = await withWatchdog(pool.submit<number>('spinFor', us), 20_000, () => `completion ${i} of ${rounds} (a ${us} µs job) was lost: neither polled nor scheduled; stats ${JSON.stringify(pool.stats)}`);
+      expect(v).toBe(us);
+    }
+    // Both ways were taken.
+    expect(pool.stats.polled).toBeGreaterThan(0);
+    expect(pool.stats.polled).toBeLessThan(rounds);
+    expect(pool.stats.done).toBe(rounds);
+  });
+});
+
 describe('thread-pool / process lifetime', () => {
   it('a pool on the Node main thread does not keep the process alive after close(), nor while idle', () => {
     const aio = JSON.stringify(fileURLToPath(new URL('../../aio/dist/index.js', import.meta.url)));
     const tp = JSON.stringify(fileURLToPath(new URL('../dist/index.js', import.meta.url)));
     const src = `import { AioContext } from ${aio}; import { ThreadPool } from ${tp};
-const ctx = AioContext.create(); ctx.attachToNodeLoop();
+const ctx = AioContext.create({ poll: { maxNs: 100000 } }); ctx.attachToNodeLoop();
 const pool = new ThreadPool(ctx, { jobs: ${JSON.stringify(jobs.href)}, min: 2, max: 2 });
 console.log(await pool.submit('add1', 1));
 const idle = new ThreadPool(ctx, { jobs: ${JSON.stringify(jobs.href)}, min: 1, max: 1 });

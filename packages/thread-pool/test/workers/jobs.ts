@@ -16,6 +16,12 @@ export function sleep(ms: number): number {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
   return ms;
 }
+/** Busy for `us` microseconds (a job whose completion lands at a chosen moment of the home thread's poll window). */
+export function spinFor(us: number): number {
+  const until = performance.now() + us / 1000;
+  while (performance.now() < until);
+  return us;
+}
 export function fail(message: string): never {
   throw Object.assign(new RangeError(message), { code: 'E_JOB' });
 }
