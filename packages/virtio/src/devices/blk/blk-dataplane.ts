@@ -25,7 +25,7 @@ import type { AioContext, BottomHalf } from '@vmloop/aio';
 import type { EventNotifier, EventNotifierHandle } from '@vmloop/event-notifier';
 import type { ThreadPool } from '@vmloop/thread-pool';
 import { type BlkJobData, blkIo } from './blk-jobs.js';
-import type { DescriptorChain } from '../../queue/descriptor-chain.js';
+import type { DescriptorChain, Segment } from '../../queue/descriptor-chain.js';
 import { queueFeatures } from '../../queue/features.js';
 import type { GuestMemory } from '../../queue/guest-memory.js';
 import { VirtQueue } from '../../queue/virt-queue.js';
@@ -112,6 +112,7 @@ interface Waiting {
 }
 
 const encoder = new TextEncoder();
+const NO_SEGMENTS: readonly Segment[] = [];
 
 /** @thread home: the context's home thread */
 export class BlkDataplane {
@@ -338,37 +339,35 @@ export class BlkDataplane {
         this.complete(local, vq, chain, r.status, VIRTIO_BLK_S_OK, this.generation);
         return;
       default:
-        this.io({ local, vq, chain, req: r });
+        this.io(local, vq, chain, r);
     }
   }
 
-  private io(w: Waiting): void {
-    const { req } = w;
+  private io(local: number, vq: VirtQueue, chain: DescriptorChain, req: BlkRequest): void {
     const disk = this.o.disk;
     const op = req.type === VIRTIO_BLK_T_IN ? IO_READ : req.type === VIRTIO_BLK_T_OUT ? IO_WRITE : req.type === VIRTIO_BLK_T_FLUSH ? IO_FLUSH : IO_WRITE_ZEROES;
     const zero = op === IO_WRITE_ZEROES ? req.sectors * 2 ** SECTOR_SHIFT : 0;
     if (op === IO_WRITE_ZEROES && zero === 0) {
-      this.complete(w.local, w.vq, w.chain, req.status, VIRTIO_BLK_S_OK, this.generation);
+      this.complete(local, vq, chain, req.status, VIRTIO_BLK_S_OK, this.generation);
       return;
     }
-    const row = this.o.table.fill(op, disk.fd, req.sector * 2 ** SECTOR_SHIFT, op === IO_READ || op === IO_WRITE ? req.data : [], zero);
+    const row = this.o.table.fill(op, disk.fd, req.sector * 2 ** SECTOR_SHIFT, op === IO_READ || op === IO_WRITE ? req.data : NO_SEGMENTS, zero);
     if (row < 0) {
       this.c.waitedForRow++;
-      this.waiting.push(w);
+      this.waiting.push({ local, vq, chain, req });
       return;
     }
     const gen = this.generation;
     this.inFlight++;
-    this.o.tracer?.('submit', this.o.queues[w.local]!, req.type);
+    this.o.tracer?.('submit', this.o.queues[local]!, req.type);
     // Inline: the request completes here, inside the queue's drain, like a
     // request that fails validation; blkIo never throws for I/O errors.
-    if (this.o.inline !== undefined) this.ioDone(w, op, row, gen, null, blkIo(row, this.o.inline));
-    else this.o.pool.submitCallback<number>('blkIo', row, (err, res) => this.ioDone(w, op, row, gen, err, res));
+    if (this.o.inline !== undefined) this.ioDone(local, vq, chain, req, op, row, gen, null, blkIo(row, this.o.inline));
+    else this.o.pool.submitCallback<number>('blkIo', row, (err, res) => this.ioDone(local, vq, chain, req, op, row, gen, err, res));
   }
 
   /** A read, write, flush or WRITE_ZEROES finished (inline, or the pool's completion): count it, complete it, start one that waited for a row. */
-  private ioDone(w: Waiting, op: number, row: number, gen: number, err: Error | null, res: number | undefined): void {
-    const { req } = w;
+  private ioDone(local: number, vq: VirtQueue, chain: DescriptorChain, req: BlkRequest, op: number, row: number, gen: number, err: Error | null, res: number | undefined): void {
     this.o.table.release(row);
     this.inFlight--;
     const ok = err === null && res !== undefined && res >= 0;
@@ -381,9 +380,9 @@ export class BlkDataplane {
         this.c.bytesWritten += req.dataBytes;
       } else if (op === IO_FLUSH) this.c.flushes++;
     } else this.c.errors++;
-    this.complete(w.local, w.vq, w.chain, req.status, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, gen);
+    this.complete(local, vq, chain, req.status, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, gen);
     const next = this.waiting.shift();
-    if (next !== undefined) this.io(next);
+    if (next !== undefined) this.io(next.local, next.vq, next.chain, next.req);
     if (this.inFlight === 0 && this.waiting.length === 0) for (const f of this.drainWaiters.splice(0)) f();
   }
 

@@ -117,29 +117,45 @@ function u64(view: DataView, at: number): number {
   return hi >= 0x200000 ? Number.POSITIVE_INFINITY : hi * 2 ** 32 + lo;
 }
 
+const immediateAt = (status: number, statusCode: number, why: string): BlkImmediate => ({ kind: 'status', statusCode, status, why });
+
 /** Parses `chain` (QEMU virtio_blk_handle_request's checks, in its order). */
 export function parseBlkRequest(chain: DescriptorChain, memory: GuestMemory, limits: BlkLimits): ParsedRequest {
   if (chain.writable.length === 0 || chain.readable.length === 0) return { kind: 'malformed', reason: 'virtio-blk missing headers (5.2.6: header readable, status writable)' };
-  if (chain.readableBytes < BLK_HEADER_SIZE || !gather(memory, chain.readable, 0, header)) {
+  if (chain.readableBytes < BLK_HEADER_SIZE) {
     return { kind: 'malformed', reason: `virtio-blk request outhdr too short (${chain.readableBytes} device-readable bytes, need ${BLK_HEADER_SIZE})` };
   }
-  const type = headerView.getUint32(0, true);
-  const sector = u64(headerView, 8);
+  // The header, read once: from its region's DataView when the first
+  // segment holds all of it (the common layout), else gathered across
+  // segments (VIRTIO_F_ANY_LAYOUT). Segments were checked at pop.
+  let type: number;
+  let sector: number;
+  const seg0 = chain.readable[0]!;
+  const r0 = seg0.len >= BLK_HEADER_SIZE ? memory.regionIndex(seg0.addr, BLK_HEADER_SIZE) : -1;
+  if (r0 >= 0) {
+    const region = memory.regions[r0]!;
+    const at = seg0.addr - region.gpa;
+    type = region.view.getUint32(at, true);
+    sector = u64(region.view, at + 8);
+  } else {
+    if (!gather(memory, chain.readable, 0, header)) return { kind: 'malformed', reason: 'virtio-blk request header outside guest memory' };
+    type = headerView.getUint32(0, true);
+    sector = u64(headerView, 8);
+  }
   const last = chain.writable[chain.writable.length - 1]!;
   const status = last.addr + last.len - 1;
   const writableData = cut(chain.writable, 0, chain.writableBytes - 1);
-  const immediate = (statusCode: number, why: string): BlkImmediate => ({ kind: 'status', statusCode, status, why });
 
   switch (type) {
     case VIRTIO_BLK_T_IN:
     case VIRTIO_BLK_T_OUT: {
       const data = type === VIRTIO_BLK_T_IN ? writableData : cut(chain.readable, BLK_HEADER_SIZE, chain.readableBytes - BLK_HEADER_SIZE);
       const bytes = type === VIRTIO_BLK_T_IN ? chain.writableBytes - 1 : chain.readableBytes - BLK_HEADER_SIZE;
-      if (type === VIRTIO_BLK_T_OUT && limits.readOnly) return immediate(VIRTIO_BLK_S_IOERR, 'write to a read-only disk');
+      if (type === VIRTIO_BLK_T_OUT && limits.readOnly) return immediateAt(status, VIRTIO_BLK_S_IOERR, 'write to a read-only disk');
       // QEMU virtio_blk_sect_range_ok: whole sectors, inside the disk.
-      if (bytes % SECTOR_SIZE !== 0) return immediate(VIRTIO_BLK_S_IOERR, `data length ${bytes} is not a multiple of ${SECTOR_SIZE}`);
+      if (bytes % SECTOR_SIZE !== 0) return immediateAt(status, VIRTIO_BLK_S_IOERR, `data length ${bytes} is not a multiple of ${SECTOR_SIZE}`);
       const sectors = bytes >>> SECTOR_SHIFT;
-      if (!(sector + sectors <= limits.capacitySectors)) return immediate(VIRTIO_BLK_S_IOERR, `sectors [${sector}, +${sectors}) beyond the capacity ${limits.capacitySectors}`);
+      if (!(sector + sectors <= limits.capacitySectors)) return immediateAt(status, VIRTIO_BLK_S_IOERR, `sectors [${sector}, +${sectors}) beyond the capacity ${limits.capacitySectors}`);
       return { kind: 'io', type, sector, sectors, data, dataBytes: bytes, status };
     }
     case VIRTIO_BLK_T_FLUSH:
@@ -150,19 +166,19 @@ export function parseBlkRequest(chain: DescriptorChain, memory: GuestMemory, lim
     case VIRTIO_BLK_T_WRITE_ZEROES: {
       // 5.2.6.2: one struct virtio_blk_discard_write_zeroes (max_*_seg = 1).
       const bytes = chain.readableBytes - BLK_HEADER_SIZE;
-      if (limits.readOnly) return immediate(VIRTIO_BLK_S_IOERR, 'discard or write-zeroes on a read-only disk');
-      if (bytes !== DWZ_SEGMENT_SIZE) return immediate(VIRTIO_BLK_S_UNSUPP, `${bytes} bytes of ranges; exactly one 16-byte range is supported`);
-      if (!gather(memory, chain.readable, BLK_HEADER_SIZE, dwz)) return immediate(VIRTIO_BLK_S_IOERR, 'range outside guest memory');
+      if (limits.readOnly) return immediateAt(status, VIRTIO_BLK_S_IOERR, 'discard or write-zeroes on a read-only disk');
+      if (bytes !== DWZ_SEGMENT_SIZE) return immediateAt(status, VIRTIO_BLK_S_UNSUPP, `${bytes} bytes of ranges; exactly one 16-byte range is supported`);
+      if (!gather(memory, chain.readable, BLK_HEADER_SIZE, dwz)) return immediateAt(status, VIRTIO_BLK_S_IOERR, 'range outside guest memory');
       const first = u64(dwzView, 0);
       const count = dwzView.getUint32(8, true);
       const flags = dwzView.getUint32(12, true);
       const allowed = type === VIRTIO_BLK_T_WRITE_ZEROES ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP : 0;
-      if ((flags & ~allowed) !== 0) return immediate(VIRTIO_BLK_S_UNSUPP, `unknown range flags 0x${flags.toString(16)}`);
-      if (count > MAX_DWZ_SECTORS) return immediate(VIRTIO_BLK_S_IOERR, `range of ${count} sectors exceeds the limit ${MAX_DWZ_SECTORS}`);
-      if (!(first + count <= limits.capacitySectors)) return immediate(VIRTIO_BLK_S_IOERR, `sectors [${first}, +${count}) beyond the capacity ${limits.capacitySectors}`);
+      if ((flags & ~allowed) !== 0) return immediateAt(status, VIRTIO_BLK_S_UNSUPP, `unknown range flags 0x${flags.toString(16)}`);
+      if (count > MAX_DWZ_SECTORS) return immediateAt(status, VIRTIO_BLK_S_IOERR, `range of ${count} sectors exceeds the limit ${MAX_DWZ_SECTORS}`);
+      if (!(first + count <= limits.capacitySectors)) return immediateAt(status, VIRTIO_BLK_S_IOERR, `sectors [${first}, +${count}) beyond the capacity ${limits.capacitySectors}`);
       return { kind: 'io', type, sector: first, sectors: count, data: [], dataBytes: 0, status };
     }
     default:
-      return immediate(VIRTIO_BLK_S_UNSUPP, `request type ${type} is not supported`);
+      return immediateAt(status, VIRTIO_BLK_S_UNSUPP, `request type ${type} is not supported`);
   }
 }
