@@ -99,6 +99,45 @@ describe('virtqueue / 2.7.13 supplying buffers', () => {
     expect(p.queue.stats).toMatchObject({ popped: 1, pushed: 1, broken: 0, descriptorsRead: 2 });
   });
 
+  it('fillUsed writes elements the driver cannot see until flushUsed publishes them with one used.idx store (QEMU virtqueue_fill / virtqueue_flush)', () => {
+    const p = makePair({ size: 8, startIndex: 0xfffe, eventIdx: true });
+    const heads = [0, 1, 2].map((i) => p.driver.add([buf(i)], [buf(10 + i)])!);
+    p.driver.needsKick();
+    const chains = [p.queue.pop()!, p.queue.pop()!, p.queue.pop()!];
+    expect(p.queue.needsNotification()).toBe(true); // the first call after activation always is
+    p.queue.fillUsed(chains[1]!.head, 1);
+    p.queue.fillUsed(chains[0]!.head, 0);
+    expect(p.queue.unflushedUsed).toBe(2);
+    expect(p.queue.inFlight).toBe(1);
+    expect(p.raw.usedIdx()).toBe(0xfffe);
+    expect(p.driver.getUsed()).toBeUndefined();
+    expect(p.queue.needsNotification()).toBe(false); // only published elements count: none yet
+    // The driver wants an interrupt after the first element (used_event 0xfffe).
+    p.raw.setUsedEvent(0xfffe);
+    p.queue.flushUsed();
+    expect(p.queue.unflushedUsed).toBe(0);
+    expect(p.raw.usedIdx()).toBe(0); // 0xfffe + 2, across the wrap
+    expect(p.queue.nextUsed).toBe(0);
+    expect(p.queue.needsNotification()).toBe(true); // the batch passed used_event
+    p.queue.flushUsed(); // nothing pending: no store, no change
+    expect(p.raw.usedIdx()).toBe(0);
+    // pushUsed publishes elements filled before it, in order.
+    p.driver.add([buf(3)], [buf(13)]);
+    p.driver.needsKick();
+    const d = p.queue.pop()!;
+    p.queue.fillUsed(chains[2]!.head, 2);
+    p.queue.pushUsed(d.head, 3);
+    expect(p.raw.usedIdx()).toBe(2);
+    expect([p.driver.getUsed(), p.driver.getUsed(), p.driver.getUsed(), p.driver.getUsed()]).toEqual([
+      { head: heads[1], len: 1 },
+      { head: heads[0], len: 0 },
+      { head: heads[2], len: 2 },
+      { head: d.head, len: 3 },
+    ]);
+    expect(codeOf(() => p.queue.fillUsed(d.head, 0))).toBe('ERR_INVALID_ARGUMENT'); // not in flight any more
+    expect(p.queue.stats).toMatchObject({ popped: 4, pushed: 4 });
+  });
+
   it('chains complete in any order', () => {
     const p = makePair();
     const heads = [0, 1, 2].map((i) => p.driver.add([buf(i)], [buf(10 + i)])!);

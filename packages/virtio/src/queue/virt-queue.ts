@@ -31,8 +31,9 @@
  *   enableNotification.
  * - `avail.flags` / `used_event`: written by the driver, read here (atomic
  *   load after storing used.idx) — needsNotification.
- * - `used.idx`: written here (atomic store after the element), read by the
- *   driver (atomic load before the element) — pushUsed.
+ * - `used.idx`: written here (atomic store after the element, or after the
+ *   elements of a batch), read by the driver (atomic load before the
+ *   element) — pushUsed, flushUsed.
  * - `used.flags` / `avail_event`: written here (atomic store, then a load
  *   of avail.idx), read by the driver after it stores avail.idx —
  *   enableNotification, disableNotification, pop.
@@ -135,6 +136,8 @@ export class VirtQueue {
   private shadowAvail = 0;
   // QEMU signalled_used / signalled_used_valid: used.idx at the last needsNotification.
   private signalledUsed = 0;
+  /** Elements fillUsed wrote after used.idx (QEMU virtqueue_fill's idx), published by flushUsed. */
+  private filledUsed = 0;
   private signalledValid = false;
   // Between disableNotification and enableNotification: pop leaves avail_event alone.
   private notificationEnabled = true;
@@ -254,6 +257,11 @@ export class VirtQueue {
   set nextUsed(v: number) {
     this.configure('nextUsed');
     this._nextUsed = u16(v, 'nextUsed');
+    this.filledUsed = 0;
+  }
+  /** Used elements written by fillUsed and not yet published by flushUsed. */
+  get unflushedUsed(): number {
+    return this.filledUsed;
   }
 
   /**
@@ -327,6 +335,7 @@ export class VirtQueue {
     this._indirect = false;
     this._nextAvail = this.shadowAvail = 0;
     this._nextUsed = 0;
+    this.filledUsed = 0;
     this.signalledUsed = 0;
     this.signalledValid = false;
     this.notificationEnabled = true;
@@ -524,29 +533,61 @@ export class VirtQueue {
   /**
    * Publishes a used element for a popped chain: `len` bytes were written
    * into its device-writable segments (virtqueue_push). The element is
-   * written first, then used.idx with an atomic store (§2.7.8.2); that
-   * store pairs with the driver's atomic load in DriverQueue.getUsed.
+   * written first, then used.idx with an atomic store (§2.7.8.2), which
+   * also publishes any elements fillUsed wrote before it; that store pairs
+   * with the driver's atomic load in DriverQueue.getUsed.
    * No-op when inactive or broken. Throws ERR_INVALID_ARGUMENT when `head`
    * is not in flight or `len` exceeds the chain's writable bytes: host bugs.
    */
   pushUsed(head: number, len: number): void {
-    if (!this._active || this._broken) return;
+    if (!this.writeUsed('pushUsed', head, len)) return;
+    this.flushUsed();
+  }
+
+  /**
+   * Writes the used element for a popped chain without publishing it
+   * (QEMU virtqueue_fill): the driver sees it, with every element filled
+   * before it, at the next {@link flushUsed}. Same checks as pushUsed.
+   * A device that completes several chains in a row publishes them with
+   * one used.idx store (QEMU virtqueue_flush(vq, count)): one cache-line
+   * transfer to the driver instead of one per element.
+   */
+  fillUsed(head: number, len: number): void {
+    this.writeUsed('fillUsed', head, len);
+  }
+
+  /**
+   * Publishes the elements written by fillUsed (QEMU virtqueue_flush):
+   * one atomic store of used.idx after them, pairing with the driver's
+   * atomic load in DriverQueue.getUsed. needsNotification covers only
+   * published elements, so ask it after this. No-op when none are
+   * pending, or when inactive or broken.
+   */
+  flushUsed(): void {
+    if (this.filledUsed === 0 || !this._active || this._broken) return;
+    this._nextUsed = (this._nextUsed + this.filledUsed) & 0xffff;
+    this.filledUsed = 0;
+    this.usedWords.store16(this.usedBase + USED_IDX, this._nextUsed);
+  }
+
+  /** The element for `head` at used.idx + the elements filled so far; false when inactive or broken. */
+  private writeUsed(what: string, head: number, len: number): boolean {
+    if (!this._active || this._broken) return false;
     if (!(Number.isInteger(head) && head >= 0 && head < this._size && this.inflight[head] === 1)) {
-      throw new VirtioError('ERR_INVALID_ARGUMENT', `pushUsed(${String(head)}): that head is not in flight (pop did not return it, or it was pushed already)`);
+      throw new VirtioError('ERR_INVALID_ARGUMENT', `${what}(${String(head)}): that head is not in flight (pop did not return it, or it was pushed already)`);
     }
     const room = this.writableOf[head]!;
     if (!(Number.isInteger(len) && len >= 0 && len <= room)) {
-      throw new VirtioError('ERR_INVALID_ARGUMENT', `pushUsed(${head}, ${String(len)}): len must be an integer in [0, ${room}], the chain's writable bytes (§2.7.8.2)`);
+      throw new VirtioError('ERR_INVALID_ARGUMENT', `${what}(${head}, ${String(len)}): len must be an integer in [0, ${room}], the chain's writable bytes (§2.7.8.2)`);
     }
-    const idx = this._nextUsed;
-    const at = this.usedBase + usedElemOffset(idx & this.mask);
+    const at = this.usedBase + usedElemOffset((this._nextUsed + this.filledUsed) & this.mask);
     this.usedView.setUint32(at + USED_ELEM_ID, head, true);
     this.usedView.setUint32(at + USED_ELEM_LEN, len, true);
-    this._nextUsed = (idx + 1) & 0xffff;
-    this.usedWords.store16(this.usedBase + USED_IDX, this._nextUsed);
+    this.filledUsed++;
     this.inflight[head] = 0;
     this.inFlightCount--;
     this.pushed++;
+    return true;
   }
 
   /**

@@ -112,6 +112,15 @@ interface Waiting {
 }
 
 const encoder = new TextEncoder();
+/**
+ * Inline completions a queue publishes with one used.idx store (QEMU
+ * virtqueue_fill ×n, virtqueue_flush(n)); the rest of a drain is
+ * published when it ends. Measured (4 KiB random reads, queue depth 32,
+ * the demo's blk-iops command, alternating runs): 567–576 k IOPS with a
+ * store per completion, 607–623 k with 4, 631–664 k with 16. A completion
+ * waits at most 15 later reads (~15 µs here) to be seen.
+ */
+const USED_BATCH = 16;
 const NO_SEGMENTS: readonly Segment[] = [];
 
 /** @thread home: the context's home thread */
@@ -290,6 +299,9 @@ export class BlkDataplane {
         this.submit(local, vq, chain);
       }
       if (vq.broken) return;
+      // The drain ends: publish what inline completions filled, before
+      // notifications go back on and before the context can sleep.
+      if (vq.unflushedUsed !== 0) this.publish(local, vq);
       if (budget === 0) {
         // Leave notifications off; the continuation re-enables them.
         this.c.budgetYields++;
@@ -391,23 +403,31 @@ export class BlkDataplane {
     this.o.memory.writeU8(status, code);
     // A request that outlived a reset belongs to a queue that no longer exists.
     if (gen !== this.generation || this.vqs[local] !== vq) return;
-    vq.pushUsed(chain.head, chain.writableBytes);
-    this.o.tracer?.('complete', this.o.queues[local]!, code);
     if (this.o.inline !== undefined && vq.eventIdx) {
       // Inline I/O completes inside the queue's drain, so a decision
-      // deferred to the batch's end would hold every completion of the
-      // batch back from a halted driver until the whole batch is read: the
-      // vCPU and the iothread would take turns instead of overlapping.
-      // With EVENT_IDX the driver says when it wants the interrupt
-      // (used_event), so decide per completion, as QEMU's
-      // virtio_blk_req_complete → virtio_notify does.
-      this.decide(local);
+      // deferred to the drain's end would hold every completion of it
+      // back from a halted driver until the whole drain is read: the vCPU
+      // and the iothread would take turns instead of overlapping. Publish
+      // every USED_BATCH completions (and at the drain's end, in handle)
+      // and decide then; with EVENT_IDX the driver says when it wants the
+      // interrupt (used_event), and the decision covers the batch.
+      vq.fillUsed(chain.head, chain.writableBytes);
+      this.o.tracer?.('complete', this.o.queues[local]!, code);
+      if (vq.unflushedUsed >= USED_BATCH) this.publish(local, vq);
       return;
     }
+    vq.pushUsed(chain.head, chain.writableBytes);
+    this.o.tracer?.('complete', this.o.queues[local]!, code);
     if (!this.dirty[local]) {
       this.dirty[local] = true;
       this.irqBh.schedule();
     }
+  }
+
+  /** Publishes the completions filled so far (QEMU virtqueue_flush), then decides the interrupt for them. */
+  private publish(local: number, vq: VirtQueue): void {
+    vq.flushUsed();
+    this.decide(local);
   }
 
   /** One interrupt decision per queue per batch of completions (QEMU virtio_notify_irqfd, deferred). */
