@@ -2,8 +2,10 @@
  * The queues of one virtio-blk device that one AioContext serves (QEMU
  * hw/block/dataplane/virtio-blk.c + virtio_blk_handle_vq): host notifier
  * handlers with poll callbacks, request parsing, I/O on the context's
- * thread pool straight into guest memory, used-ring completion, and
- * interrupts batched to one decision per queue per poll.
+ * thread pool straight into guest memory (or on the context's thread,
+ * `inline`), used-ring completion, and interrupts batched to one decision
+ * per queue per poll — with inline I/O, one per batch of USED_BATCH
+ * completions published together, and at the end of each drain.
  *
  * It runs on the context's home thread — an IOThread, or the owner's main
  * loop when there are no I/O threads — and is callback-based throughout: an
