@@ -26,7 +26,7 @@
 import type { AioContext, BottomHalf } from '@vmloop/aio';
 import type { EventNotifier, EventNotifierHandle } from '@vmloop/event-notifier';
 import type { ThreadPool } from '@vmloop/thread-pool';
-import { type BlkJobData, blkIo } from './blk-jobs.js';
+import { blkTransfer } from './blk-io.js';
 import type { DescriptorChain, Segment } from '../../queue/descriptor-chain.js';
 import { queueFeatures } from '../../queue/features.js';
 import type { GuestMemory } from '../../queue/guest-memory.js';
@@ -73,10 +73,11 @@ export interface BlkDataplaneOptions {
   readonly pool: ThreadPool;
   /**
    * Run reads, writes and flushes on this context's own thread, one at a
-   * time, with the pool's job (`aio: 'inline'`, see BlkHostOptions.aio):
-   * the job's data. Undefined: through the pool (QEMU aio=threads).
+   * time (`aio: 'inline'`, see BlkHostOptions.aio), with the transfer of
+   * blk-io.ts on `memory`. False or absent: through the pool (QEMU
+   * aio=threads).
    */
-  readonly inline?: BlkJobData;
+  readonly inline?: boolean;
   readonly table: IoRequestTable;
   readonly disk: BlkDisk;
   /** The device's queue indices this context serves. */
@@ -365,24 +366,32 @@ export class BlkDataplane {
       this.complete(local, vq, chain, req.status, VIRTIO_BLK_S_OK, this.generation);
       return;
     }
+    const gen = this.generation;
+    if (this.o.inline === true) {
+      // Inline: the transfer runs here, inside the queue's drain, with the
+      // request's own segments (no table row: no other thread reads it),
+      // and completes like a request that fails validation; blkTransfer
+      // never throws for I/O errors.
+      const segs = op === IO_READ || op === IO_WRITE ? req.data : op === IO_WRITE_ZEROES ? [{ addr: 0, len: zero }] : NO_SEGMENTS;
+      this.inFlight++;
+      this.o.tracer?.('submit', this.o.queues[local]!, req.type);
+      this.ioDone(local, vq, chain, req, op, -1, gen, null, blkTransfer(this.o.memory, op, disk.fd, req.sector * 2 ** SECTOR_SHIFT, segs, segs.length));
+      return;
+    }
     const row = this.o.table.fill(op, disk.fd, req.sector * 2 ** SECTOR_SHIFT, op === IO_READ || op === IO_WRITE ? req.data : NO_SEGMENTS, zero);
     if (row < 0) {
       this.c.waitedForRow++;
       this.waiting.push({ local, vq, chain, req });
       return;
     }
-    const gen = this.generation;
     this.inFlight++;
     this.o.tracer?.('submit', this.o.queues[local]!, req.type);
-    // Inline: the request completes here, inside the queue's drain, like a
-    // request that fails validation; blkIo never throws for I/O errors.
-    if (this.o.inline !== undefined) this.ioDone(local, vq, chain, req, op, row, gen, null, blkIo(row, this.o.inline));
-    else this.o.pool.submitCallback<number>('blkIo', row, (err, res) => this.ioDone(local, vq, chain, req, op, row, gen, err, res));
+    this.o.pool.submitCallback<number>('blkIo', row, (err, res) => this.ioDone(local, vq, chain, req, op, row, gen, err, res));
   }
 
   /** A read, write, flush or WRITE_ZEROES finished (inline, or the pool's completion): count it, complete it, start one that waited for a row. */
   private ioDone(local: number, vq: VirtQueue, chain: DescriptorChain, req: BlkRequest, op: number, row: number, gen: number, err: Error | null, res: number | undefined): void {
-    this.o.table.release(row);
+    if (row >= 0) this.o.table.release(row);
     this.inFlight--;
     const ok = err === null && res !== undefined && res >= 0;
     if (ok) {
@@ -405,7 +414,7 @@ export class BlkDataplane {
     this.o.memory.writeU8(status, code);
     // A request that outlived a reset belongs to a queue that no longer exists.
     if (gen !== this.generation || this.vqs[local] !== vq) return;
-    if (this.o.inline !== undefined && vq.eventIdx) {
+    if (this.o.inline === true && vq.eventIdx) {
       // Inline I/O completes inside the queue's drain, so a decision
       // deferred to the drain's end would hold every completion of it
       // back from a halted driver until the whole drain is read: the vCPU

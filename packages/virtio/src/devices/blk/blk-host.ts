@@ -56,8 +56,8 @@ export class BlkHost {
   readonly pool: ThreadPool;
   readonly table: IoRequestTable;
   private readonly dataplanes = new Map<number, BlkDataplane>();
-  /** The job data when I/O runs inline (aio 'inline'). */
-  private readonly inline: BlkJobData | undefined;
+  /** I/O runs on the context's thread (aio 'inline'). */
+  private readonly inline: boolean;
   private nextId = 0;
 
   constructor(
@@ -69,7 +69,7 @@ export class BlkHost {
     const workerData: BlkJobData = { memory: options.memory, table: this.table.buffer, rowLength: this.table.rowLength };
     const aio = options.aio ?? 'threads';
     if (aio !== 'threads' && aio !== 'inline') throw new VirtioError('ERR_INVALID_ARGUMENT', `aio must be 'threads' or 'inline', got ${String(aio)}`);
-    this.inline = aio === 'inline' ? workerData : undefined;
+    this.inline = aio === 'inline';
     this.pool = new ThreadPool(ctx, {
       jobs: BLK_JOBS_MODULE,
       min: 0,
@@ -89,7 +89,7 @@ export class BlkHost {
         ctx: this.ctx,
         memory: this.memory,
         pool: this.pool,
-        ...(this.inline === undefined ? {} : { inline: this.inline }),
+        inline: this.inline,
         table: this.table,
         disk: spec.disk,
         queues: spec.queues,
