@@ -315,6 +315,10 @@ export type PoolMemory = Instance<ReturnType<typeof poolFields>> & {
   readonly payload: Uint8Array;
   /** Byte offset of `slot`'s payload in `payload`. */
   payloadBase(slot: number): number;
+  /** `ringEntries(slots) - 1`: ring index = counter & ringMask (the counters wrap as int32). */
+  readonly ringMask: number;
+  /** log2 of ringEntries(slots): done-ring entries carry the lap counter >>> ringShift (doneEntry). */
+  readonly ringShift: number;
 };
 
 function withSlots(inst: Instance<ReturnType<typeof poolFields>>, shape: PoolShape, slotAreaOffset: number): PoolMemory {
@@ -328,6 +332,8 @@ function withSlots(inst: Instance<ReturnType<typeof poolFields>>, shape: PoolSha
     worker: new SlotWord(area, words, SLOT_WORKER),
     payload: new Uint8Array(inst.buffer, inst.byteOffset + slotAreaOffset, shape.slots * stride),
     payloadBase: (slot: number): number => slot * stride + SLOT_HEADER,
+    ringMask: ringEntries(shape.slots) - 1,
+    ringShift: Math.log2(ringEntries(shape.slots)),
   });
 }
 

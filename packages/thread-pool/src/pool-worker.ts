@@ -17,14 +17,13 @@ type Job = (arg: unknown, workerData: unknown) => unknown;
 
 const data = workerData as PoolWorkerData & { port: MessagePort };
 const mem = poolLayout({ slots: data.slots, payload: data.payload }).open(data.memory);
-const C = data.slots;
 const P = data.payload;
 const pv: PayloadView = {
   bytes: mem.payload,
   view: new DataView(mem.payload.buffer, mem.payload.byteOffset, mem.payload.byteLength),
 };
 const completion = RemoteBottomHalf.open(data.completion);
-const ring = new WorkerRing(mem, C, completion, data.id, data.completionBatch);
+const ring = new WorkerRing(mem, completion, data.id, data.completionBatch);
 const port = data.port;
 const decoder = new TextDecoder();
 

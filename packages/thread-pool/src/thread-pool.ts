@@ -6,7 +6,7 @@ import { SCALE_NS, type Timer } from '@vmloop/timers';
 import { workerExecArgv } from '@vmloop/atomics';
 import { type PayloadView, TAG_ERROR, TAG_ERROR_MESSAGE, TAG_MESSAGE, Transfer, decode, encode, encodedLength, encodedTag } from './codec.js';
 import { PoolError, type SerializedError, reviveError } from './errors.js';
-import { ACTIVE, CANCELLED, DONE, JOB_NAME_BYTES, MAX_JOBS, MAX_WORKERS, type PoolMemory, QUEUED, WORKER_PROVEN, WORKER_RETIRED, WORKER_STARTED, metaLength, metaTag, doneSlotAt, packMeta, poolLayout, ringEntries, sleepingOf } from './layout.js';
+import { ACTIVE, CANCELLED, DONE, JOB_NAME_BYTES, MAX_JOBS, MAX_WORKERS, type PoolMemory, QUEUED, WORKER_PROVEN, WORKER_RETIRED, WORKER_STARTED, metaLength, metaTag, doneSlotAt, packMeta, poolLayout, sleepingOf } from './layout.js';
 import type { PoolWorkerData, ResultMessage } from './messages.js';
 import { type PoolCallback, PoolRequest, type RequestState } from './request.js';
 import type { PoolStats } from './stats.js';
@@ -154,10 +154,6 @@ export class ThreadPool {
   private nextId = 0;
   private rrWorker = 0;
   private readonly jobIndex = new Map<string, number>();
-  /** Ring index mask: the counters below and in shared memory are int32 and wrap (layout.ts ringEntries). */
-  private readonly mask: number;
-  /** log2 of the ring's entries: done-ring entries carry their lap (layout.ts doneEntry). */
-  private readonly shift: number;
   /** Ring entries written (the next index); `published` of them are visible to workers. */
   private submitTail = 0;
   /** The value of the shared `submitTail`: entries up to here are published (S2). */
@@ -209,8 +205,6 @@ export class ThreadPool {
     this.maxAwake =
       options.maxAwake === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : checkLimit('maxAwake', options.maxAwake ?? Math.max(1, availableParallelism() - 1), 1, MAX_WORKERS);
     this.mem = poolLayout({ slots: this.C, payload: this.P }).create();
-    this.mask = ringEntries(this.C) - 1;
-    this.shift = Math.log2(this.mask + 1);
     this.mem.minWorkers.store(this.min);
     this.pv = { bytes: this.mem.payload, view: new DataView(this.mem.payload.buffer, this.mem.payload.byteOffset, this.mem.payload.byteLength) };
     this.bySlot = new Array(this.C);
@@ -336,7 +330,7 @@ export class ThreadPool {
     mem.worker.store(slot, -1);
     // (S1) The argument and the tags before the state; the ring entry after.
     mem.state.store(slot, QUEUED);
-    mem.ring.store(this.submitTail & this.mask, slot);
+    mem.ring.store(this.submitTail & mem.ringMask, slot);
     this.submitTail = (this.submitTail + 1) | 0;
     // (S3) Publish at once while few requests are outstanding — a worker
     // may be waiting, and latency is what counts then — or when a batch is
@@ -565,7 +559,7 @@ export class ThreadPool {
 
   /** The slot of the done ring's next entry, or -1 while it is not written. */
   private nextDone(): number {
-    return doneSlotAt(this.mem.doneRing.load(this.doneHead & this.mask), this.doneHead, this.shift);
+    return doneSlotAt(this.mem.doneRing.load(this.doneHead & this.mem.ringMask), this.doneHead, this.mem.ringShift);
   }
 
   /** takeCompletion's result besides the request (fields, not an object per completion). */
@@ -764,7 +758,7 @@ export class ThreadPool {
     const mem = this.mem;
     const inRing = new Set<number>();
     this.publish();
-    for (let i = mem.submitHead.load(); i !== this.submitTail; i = (i + 1) | 0) inRing.add(mem.ring.load(i & this.mask));
+    for (let i = mem.submitHead.load(); i !== this.submitTail; i = (i + 1) | 0) inRing.add(mem.ring.load(i & mem.ringMask));
     for (let slot = 0; slot < this.C; slot++) {
       const req = this.bySlot[slot];
       if (req === undefined || req.completed) continue;
@@ -787,7 +781,7 @@ export class ThreadPool {
         // never activated (W2). A slot off the ring whose word is not the
         // dead worker's belongs to a live worker between W1 and W2: it
         // activates it in a moment, and putting it back would run it twice.
-        mem.ring.store(this.submitTail & this.mask, slot);
+        mem.ring.store(this.submitTail & mem.ringMask, slot);
         this.submitTail = (this.submitTail + 1) | 0;
         this.publish();
       } else if (state === CANCELLED && req.mailedTo === id) {

@@ -4,7 +4,7 @@
  * checkers (tools/explore) run exactly this code. layout.ts names the steps.
  * @thread worker
  */
-import { ACTIVE, DONE, type PoolMemory, QUEUED, doneEntry, packMeta, ringEntries } from './layout.js';
+import { ACTIVE, DONE, type PoolMemory, QUEUED, doneEntry, packMeta } from './layout.js';
 
 /** What a worker schedules when it completes a request (the pool's completion BH). */
 export interface CompletionSignal {
@@ -14,8 +14,6 @@ export interface CompletionSignal {
 export class WorkerRing {
   constructor(
     private readonly mem: PoolMemory,
-    /** The pool's slots (ThreadPoolOptions.slots): the rings have ringEntries(slots) entries. */
-    slots: number,
     private readonly completion: CompletionSignal,
     /**
      * This worker's id, stored in the slot's `worker` word between W1 and
@@ -29,14 +27,7 @@ export class WorkerRing {
      * QEMU's worker_thread does).
      */
     private readonly batch = 1,
-  ) {
-    this.mask = ringEntries(slots) - 1;
-    this.shift = Math.log2(this.mask + 1);
-  }
-
-  /** Ring index mask (layout.ts ringEntries: the counters wrap as int32). */
-  private readonly mask: number;
-  private readonly shift: number;
+  ) {}
 
   /** Completions on the done ring whose BH schedule was held back (batch > 1). */
   private unsignalled = 0;
@@ -47,7 +38,7 @@ export class WorkerRing {
     for (;;) {
       const h = mem.submitHead.load();
       if (h === mem.submitTail.load()) return -1;
-      const slot = mem.ring.load(h & this.mask);
+      const slot = mem.ring.load(h & mem.ringMask);
       if (mem.submitHead.compareExchange(h, (h + 1) | 0) !== h) continue; // (W1) another worker took it
       // Ours from W1 on: say so before W2, so that if a worker dies, the
       // home thread's reclaim() attributes ACTIVE slots (and ones taken but
@@ -70,7 +61,7 @@ export class WorkerRing {
    */
   complete(slot: number): void {
     const t = this.mem.doneTail.add(1);
-    this.mem.doneRing.store(t & this.mask, doneEntry(t, this.shift, slot));
+    this.mem.doneRing.store(t & this.mem.ringMask, doneEntry(t, this.mem.ringShift, slot));
     // (C2) The home thread busy-polls the done ring: it sees this entry,
     // or it stopped polling first, and then we see 0 here (homePolling in
     // layout.ts). Nothing held by batching stays unsignalled either: the

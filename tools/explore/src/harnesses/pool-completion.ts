@@ -41,7 +41,7 @@ const layoutModule = (await import(new URL('./layout.js', import.meta.resolve('@
 };
 /** The worker's ring operations (worker-ring.ts, what pool-worker.ts runs), from the same package. */
 const ringModule = (await import(new URL('./worker-ring.js', import.meta.resolve('@vmloop/thread-pool')).href)) as {
-  WorkerRing: new (mem: PoolMemory, slots: number, completion: { schedule(): void }) => { take(): number; publish(slot: number, tag: number, length: number): void };
+  WorkerRing: new (mem: PoolMemory, completion: { schedule(): void }) => { take(): number; publish(slot: number, tag: number, length: number): void };
 };
 /** codec.ts TAG_UNDEFINED: the job's result is `undefined` (no payload bytes). */
 const TAG_UNDEFINED = 0;
@@ -149,7 +149,7 @@ function harness(name: string, expect: 'pass' | 'fail') {
       {
         name: 'pool-worker',
         run({ mem, completion }) {
-          const ring = new ringModule.WorkerRing(mem, SHAPE.slots, completion);
+          const ring = new ringModule.WorkerRing(mem, completion);
           for (let n = 0; n < 2; n++) {
             const slot = ring.take();
             if (slot < 0) throw new Error('pool-worker: the ring is empty, expected two requests');
