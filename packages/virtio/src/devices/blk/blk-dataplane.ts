@@ -366,30 +366,30 @@ export class BlkDataplane {
       this.complete(local, vq, chain, req.status, VIRTIO_BLK_S_OK, this.generation);
       return;
     }
-    const gen = this.generation;
-    if (this.o.inline === true) {
-      // Inline: the transfer runs here, inside the queue's drain, with the
-      // request's own segments (no table row: no other thread reads it),
-      // and completes like a request that fails validation; blkTransfer
-      // never throws for I/O errors.
-      const segs = op === IO_READ || op === IO_WRITE ? req.data : op === IO_WRITE_ZEROES ? [{ addr: 0, len: zero }] : NO_SEGMENTS;
-      this.inFlight++;
-      this.o.tracer?.('submit', this.o.queues[local]!, req.type);
-      this.ioDone(local, vq, chain, req, op, -1, gen, null, blkTransfer(this.o.memory, op, disk.fd, req.sector * 2 ** SECTOR_SHIFT, segs, segs.length));
-      return;
-    }
-    const row = this.o.table.fill(op, disk.fd, req.sector * 2 ** SECTOR_SHIFT, op === IO_READ || op === IO_WRITE ? req.data : NO_SEGMENTS, zero);
-    if (row < 0) {
+    const position = req.sector * 2 ** SECTOR_SHIFT;
+    // A table row only for the pool, whose worker reads the request from it.
+    const inline = this.o.inline === true;
+    const row = inline ? -1 : this.o.table.fill(op, disk.fd, position, op === IO_READ || op === IO_WRITE ? req.data : NO_SEGMENTS, zero);
+    if (!inline && row < 0) {
       this.c.waitedForRow++;
       this.waiting.push({ local, vq, chain, req });
       return;
     }
+    const gen = this.generation;
     this.inFlight++;
     this.o.tracer?.('submit', this.o.queues[local]!, req.type);
-    this.o.pool.submitCallback<number>('blkIo', row, (err, res) => this.ioDone(local, vq, chain, req, op, row, gen, err, res));
+    if (inline) {
+      // Inline: the transfer runs here, inside the queue's drain, with the
+      // request's own segments, and completes like a request that fails
+      // validation; blkTransfer never throws for I/O errors.
+      const segs = op === IO_READ || op === IO_WRITE ? req.data : op === IO_WRITE_ZEROES ? [{ addr: 0, len: zero }] : NO_SEGMENTS;
+      this.ioDone(local, vq, chain, req, op, -1, gen, null, blkTransfer(this.o.memory, op, disk.fd, position, segs, segs.length));
+    } else {
+      this.o.pool.submitCallback<number>('blkIo', row, (err, res) => this.ioDone(local, vq, chain, req, op, row, gen, err, res));
+    }
   }
 
-  /** A read, write, flush or WRITE_ZEROES finished (inline, or the pool's completion): count it, complete it, start one that waited for a row. */
+  /** A read, write, flush or WRITE_ZEROES finished (inline, row -1, or the pool's completion): count it, complete it, start one that waited for a row. */
   private ioDone(local: number, vq: VirtQueue, chain: DescriptorChain, req: BlkRequest, op: number, row: number, gen: number, err: Error | null, res: number | undefined): void {
     if (row >= 0) this.o.table.release(row);
     this.inFlight--;
