@@ -19,7 +19,7 @@
  * used rings: the store-buffering race) and HLT until an interrupt or the
  * guest timer.
  */
-import { blkRegs, NotifierInterruptRouter, PCI_ECAM_BASE, pciRegs, type GuestMemory } from '@vmloop/virtio';
+import { blkRegs, NotifierInterruptRouter, PCI_ECAM_BASE, pciRegs, type GuestMemory, type Segment } from '@vmloop/virtio';
 import { GuestHeap, VirtioBlkDriver, VirtioPciDriver, configRead, enumeratePci, type BlkCompletion, type ConfigMechanism, type PciProbe } from '@vmloop/virtio/testing';
 import type { RwMode } from '../options.js';
 import { Histogram } from '../histogram.js';
@@ -89,6 +89,14 @@ interface Pending {
   start: number;
 }
 
+/** A slot's BlkDriverRequest, rewritten for each of its I/Os. */
+interface MutableRequest {
+  type: number;
+  sector: number;
+  readonly data: readonly Segment[];
+  readonly token: number;
+}
+
 /** Deterministic xorshift32. */
 class Rng {
   private s: number;
@@ -111,6 +119,15 @@ class Stream {
   readonly views: Uint32Array[];
   readonly free: number[] = [];
   readonly pending: (Pending | undefined)[];
+  /**
+   * Per slot, allocated once: the data segment, the request handed to
+   * submit (which copies it into descriptors) and the pending record. A
+   * request per I/O would be ~4 objects a request on the vCPU thread: a
+   * young-generation collection every ~12 ms at 300 k IOPS, whose helper
+   * threads take a core from the spinning vCPU or iothread.
+   */
+  readonly requests: MutableRequest[];
+  readonly records: Pending[];
   inFlight = 0;
   seqBlock: number;
   writesSinceFlush = 0;
@@ -138,6 +155,8 @@ class Stream {
     });
     for (let i = qd - 1; i >= 0; i--) this.free.push(i);
     this.pending = new Array(qd + 1).fill(undefined);
+    this.requests = this.bufs.map((addr, token) => ({ type: 0, sector: 0, data: [{ addr, len: bs }], token }));
+    this.records = this.bufs.map(() => ({ op: 0, block: 0, seq: 0, start: 0 }));
     this.seqBlock = start;
   }
 }
@@ -384,12 +403,20 @@ export class GuestKernel {
       } else if (cfg.verify) {
         s.views[slot]!.fill(0xdeadbeef);
       }
-      if (!blk.submit(s.q, { type: write ? blkRegs.VIRTIO_BLK_T_OUT : blkRegs.VIRTIO_BLK_T_IN, sector, data: [{ addr: s.bufs[slot]!, len: cfg.bs }], token: slot })) {
+      const req = s.requests[slot]!;
+      req.type = write ? blkRegs.VIRTIO_BLK_T_OUT : blkRegs.VIRTIO_BLK_T_IN;
+      req.sector = sector;
+      if (!blk.submit(s.q, req)) {
         s.free.push(slot);
         break;
       }
       d.busy[block] = 1;
-      s.pending[slot] = { op: write ? OP_WRITE : OP_READ, block, seq, start: this.cpu.now() };
+      const rec = s.records[slot]!;
+      rec.op = write ? OP_WRITE : OP_READ;
+      rec.block = block;
+      rec.seq = seq;
+      rec.start = this.cpu.now();
+      s.pending[slot] = rec;
       s.inFlight++;
       added++;
       if (cfg.injectFaultAfter > 0 && this.p.totals.faultsInjected === 0 && this.cpu.index === 0 && d === this.disks[0] && s.q === 0 && this.p.totals.ops + s.inFlight >= cfg.injectFaultAfter) {
