@@ -121,10 +121,11 @@ class Stream {
   readonly pending: (Pending | undefined)[];
   /**
    * Per slot, allocated once: the data segment, the request handed to
-   * submit (which copies it into descriptors) and the pending record. A
-   * request per I/O would be ~4 objects a request on the vCPU thread: a
-   * young-generation collection every ~12 ms at 300 k IOPS, whose helper
-   * threads take a core from the spinning vCPU or iothread.
+   * submit (which copies it into descriptors at once) and the pending
+   * record. Allocated per I/O they were ~4 objects a request on the vCPU
+   * thread: a young-generation collection every ~12 ms at 300 k IOPS,
+   * whose helper threads take a core from the spinning vCPU or iothread.
+   * (Recovery after NEEDS_RESET, rare, still builds fresh ones.)
    */
   readonly requests: MutableRequest[];
   readonly records: Pending[];
