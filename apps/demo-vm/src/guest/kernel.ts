@@ -125,7 +125,7 @@ class Stream {
    * record. Allocated per I/O they were ~4 objects a request on the vCPU
    * thread: a young-generation collection every ~12 ms at 300 k IOPS,
    * whose helper threads take a core from the spinning vCPU or iothread.
-   * (Recovery after NEEDS_RESET, rare, still builds fresh ones.)
+   * Recovery after NEEDS_RESET resubmits through the same objects.
    */
   readonly requests: MutableRequest[];
   readonly records: Pending[];
@@ -552,13 +552,15 @@ export class GuestKernel {
         this.submitFlush(s);
         continue;
       }
-      const sector = r.block * (this.cfg.bs / 512);
-      const type = r.op === OP_WRITE ? blkRegs.VIRTIO_BLK_T_OUT : blkRegs.VIRTIO_BLK_T_IN;
-      if (!d.blk.submit(s.q, { type, sector, data: [{ addr: s.bufs[slot]!, len: this.cfg.bs }], token: slot })) {
+      const req = s.requests[slot]!;
+      req.type = r.op === OP_WRITE ? blkRegs.VIRTIO_BLK_T_OUT : blkRegs.VIRTIO_BLK_T_IN;
+      req.sector = r.block * (this.cfg.bs / 512);
+      if (!d.blk.submit(s.q, req)) {
         this.fail(`disk ${d.index}: could not resubmit after reset`);
         return false;
       }
-      s.pending[slot] = { ...r, start: this.cpu.now() };
+      r.start = this.cpu.now();
+      s.pending[slot] = r;
       s.inFlight++;
     }
     for (const s of d.streams) if (d.blk.kick(s.q)) this.p.totals.kicks++;
