@@ -1,7 +1,7 @@
 /**
  * A vCPU worker (QEMU's vCPU thread, kvm_vcpu_thread_fn): its interrupt
- * controller (a NotifierSet with one notifier per vector: irqfd), HLT with
- * halt polling, the guest timer, run control, and the guest kernel it runs.
+ * controller and HLT (interrupt-controller.ts), the guest timer, run
+ * control, and the guest kernel it runs.
  *
  * Start-up: the worker makes its interrupt controller and posts the vector
  * notifiers' handles (the machine needs them to build MSI routes), then
@@ -11,11 +11,12 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { type Int32Cell, threadCpuTimeNs } from '@vmloop/atomics';
-import { type EventNotifier, type EventNotifierHandle, NotifierSet } from '@vmloop/event-notifier';
+import type { EventNotifierHandle } from '@vmloop/event-notifier';
 import { Clocks, type ClocksHandle } from '@vmloop/timers';
 import { type AddressSpaceHandle, type AddressSpaceStats, GuestMemory, type GuestMemoryHandle, VcpuAddressSpace } from '@vmloop/virtio';
 import type { GuestIo } from '@vmloop/virtio/testing';
 import type { ControlRequest, Cpu } from './guest/cpu.js';
+import { InterruptController } from './interrupt-controller.js';
 import { GuestKernel, GuestPersistent, type GuestConfig } from './guest/kernel.js';
 import { PAUSE, QUIT, REBOOT, RUN, VcpuControl } from './layout.js';
 
@@ -76,15 +77,10 @@ class VcpuRuntime implements Cpu {
   io!: GuestIo;
   private space!: VcpuAddressSpace;
   private readonly clocks: Clocks;
-  private readonly set: NotifierSet;
-  private readonly vectors: EventNotifier[];
-  private readonly kick: EventNotifier;
+  private readonly irq = new InterruptController(VECTORS);
   private readonly request: Int32Cell;
   private readonly ack: Int32Cell;
-  private readonly slotToVector = new Map<number, number>();
   private readonly events: TraceEvent[] | undefined;
-  haltSleeps = 0;
-  haltPolls = 0;
 
   constructor(private readonly d: VcpuData) {
     this.index = d.index;
@@ -94,20 +90,19 @@ class VcpuRuntime implements Cpu {
     const ctl = VcpuControl.open(d.control);
     this.request = ctl.request;
     this.ack = ctl.ack;
-    this.set = NotifierSet.create({ capacity: VECTORS + 8 });
-    this.vectors = Array.from({ length: VECTORS }, (_, v) => {
-      const n = this.set.createNotifier();
-      this.set.add(n);
-      this.slotToVector.set(n.slot, v);
-      return n;
-    });
-    this.kick = this.set.createNotifier();
-    this.set.add(this.kick);
     this.events = d.trace ? [] : undefined;
   }
 
   get handles(): { vectors: EventNotifierHandle[]; kick: EventNotifierHandle } {
-    return { vectors: this.vectors.map((n) => n.handle), kick: this.kick.handle };
+    return this.irq.handles;
+  }
+
+  get haltSleeps(): number {
+    return this.irq.haltSleeps;
+  }
+
+  get haltPolls(): number {
+    return this.irq.haltPolls;
   }
 
   attach(space: AddressSpaceHandle): void {
@@ -127,47 +122,26 @@ class VcpuRuntime implements Cpu {
     return this.clocks.now('virtual');
   }
 
-  /** Ready notifiers → vector bitmask (clearing them: edge delivery to the guest). */
-  private take(ready: readonly EventNotifier[]): bigint {
-    let mask = 0n;
-    for (const n of ready) {
-      if (!n.testAndClear()) continue;
-      const v = this.slotToVector.get(n.slot);
-      if (v !== undefined) mask |= 1n << BigInt(v);
-    }
-    return mask;
-  }
+  /** The current halt's guest-timer deadline, for haltSleepMs. */
+  private haltDeadlineNs = 0;
+  /** How long a halt may sleep: 0 unless running, else until the guest timer (at most 1 s). */
+  private readonly haltSleepMs = (): number => {
+    if (this.request.load() !== RUN) return 0;
+    return Math.min(Math.max(0, (this.haltDeadlineNs - this.virtualNow()) / 1e6), 1000);
+  };
 
   pendingVectors(): bigint {
-    return this.take(this.set.poll());
+    return this.irq.pending();
   }
 
   halt(deadlineNs: number): bigint {
     this.trace('hlt', 'B');
     try {
-      const seq0 = this.set.sequence;
       // Halt polling (KVM halt_poll_ns): an interrupt that comes within the
-      // window costs no sleep and no futex wake.
-      if (this.d.haltPollNs > 0) {
-        const until = performance.now() + this.d.haltPollNs / 1e6;
-        while (this.set.sequence === seq0 && performance.now() < until) {
-          /* poll the doorbell: one load */
-        }
-        if (this.set.sequence !== seq0) {
-          this.haltPolls++;
-          return this.take(this.set.poll());
-        }
-      }
-      if (this.request.load() !== RUN) return 0n;
-      // One atomic step: NotifierSet.wait reads its doorbell before it scans
-      // for ready vectors and sleeps on the value it read, so an interrupt
-      // that lands after the scan ends the sleep; the guest timer is the
-      // sleep's own timeout, computed before it, so it cannot be missed in
-      // between either (seed 002's dynticks race).
-      const timeoutMs = Math.max(0, (deadlineNs - this.virtualNow()) / 1e6);
-      if (timeoutMs === 0) return 0n;
-      this.haltSleeps++;
-      return this.take(this.set.wait(Math.min(timeoutMs, 1000), { spins: 0 }));
+      // window costs no sleep and no futex wake. The sleep's timeout is the
+      // guest timer, computed before the sleep (InterruptController.halt).
+      this.haltDeadlineNs = deadlineNs;
+      return this.irq.halt(this.d.haltPollNs, this.haltSleepMs);
     } finally {
       this.trace('hlt', 'E');
     }
