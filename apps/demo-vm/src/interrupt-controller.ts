@@ -10,6 +10,9 @@
  */
 import { type EventNotifier, type EventNotifierHandle, NotifierSet } from '@vmloop/event-notifier';
 
+/** Halt-poll rounds (doorbell loads) per clock read: a power of two, ~1 µs of rounds. */
+const CLOCK_EVERY = 256;
+
 /** @thread home: the vCPU's thread; other threads only `set()` the notifiers from `handles`. */
 export class InterruptController {
   private readonly set: NotifierSet;
@@ -73,8 +76,14 @@ export class InterruptController {
       return this.take(now);
     }
     if (pollNs > 0) {
+      // The doorbell on every round, the clock every CLOCK_EVERY rounds:
+      // each performance.now() result is a heap number, and a loop that
+      // reads the clock on every round collects its young generation every
+      // few milliseconds, waking V8's helper threads onto the cores the
+      // iothreads need.
       const until = performance.now() + pollNs / 1e6;
-      while (this.set.sequence === seq0 && performance.now() < until) {
+      let rounds = 0;
+      while (this.set.sequence === seq0 && ((++rounds & (CLOCK_EVERY - 1)) !== 0 || performance.now() < until)) {
         /* poll the doorbell: one load */
       }
       if (this.set.sequence !== seq0) {

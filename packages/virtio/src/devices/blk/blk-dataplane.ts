@@ -406,7 +406,8 @@ export class BlkDataplane {
     this.complete(local, vq, chain, req.status, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, gen);
     const next = this.waiting.shift();
     if (next !== undefined) this.io(next.local, next.vq, next.chain, next.req);
-    if (this.inFlight === 0 && this.waiting.length === 0) for (const f of this.drainWaiters.splice(0)) f();
+    // Inline I/O drains to 0 after every request: look before splicing (splice allocates).
+    if (this.inFlight === 0 && this.waiting.length === 0 && this.drainWaiters.length !== 0) for (const f of this.drainWaiters.splice(0)) f();
   }
 
   /** Status byte, then the used element (QEMU virtio_blk_req_complete); the interrupt decision now (inline I/O with EVENT_IDX) or once for the batch. */

@@ -91,7 +91,11 @@ function gather(memory: GuestMemory, segs: readonly Segment[], skip: number, dst
   return off === dst.length;
 }
 
-/** The segments of `segs` from byte `from` for `len` bytes. */
+/**
+ * The segments of `segs` from byte `from` for `len` bytes. A segment taken
+ * whole is the chain's own (segments are immutable): the usual read, data
+ * then a 1-byte status, allocates only the array.
+ */
 function cut(segs: readonly Segment[], from: number, len: number): Segment[] {
   const out: Segment[] = [];
   let skip = from;
@@ -103,7 +107,7 @@ function cut(segs: readonly Segment[], from: number, len: number): Segment[] {
       continue;
     }
     const n = Math.min(s.len - skip, left);
-    out.push({ addr: s.addr + skip, len: n });
+    out.push(skip === 0 && n === s.len ? s : { addr: s.addr + skip, len: n });
     left -= n;
     skip = 0;
   }
