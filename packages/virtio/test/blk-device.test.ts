@@ -200,6 +200,40 @@ describe('virtio-blk / read-only disk (VIRTIO_BLK_F_RO)', () => {
   });
 });
 
+// ---------------------------------------------------------------- inline I/O: batched reads, ring order
+
+describe('virtio-blk / inline I/O (aio inline) batches reads yet runs requests in ring order', () => {
+  for (const iothread of [true, false]) {
+    it(`${iothread ? 'on an IOThread' : 'on the main loop'}: read, read, write, read, flush, read in one publication — the reads before the write see the old data, those after it the new`, async () => {
+      const { r, state } = await runGuest({ aio: 'inline', iothread, ioeventfd: iothread }, { scenario: 'ordering' });
+      expect(r.observed!.statuses).toEqual([OK, OK, OK, OK, OK, OK]);
+      expect(r.observed!.readsBeforeWrite).toEqual([true, true]);
+      expect(r.observed!.readsAfterWrite).toEqual([true, true]);
+      expect(state.brokenReason).toBeUndefined();
+    });
+  }
+
+  it('error statuses and malformed framing end a batch and come out as with the thread pool', async () => {
+    const pool = await runGuest({}, { scenario: 'statuses' });
+    const inline = await runGuest({ aio: 'inline' }, { scenario: 'statuses' });
+    expect(inline.r.statuses).toEqual(pool.r.statuses);
+    expect(inline.r.observed!.zeroed).toBe(true);
+    expect(inline.blk.errors).toBe(pool.blk.errors);
+    const reasons: string[] = [];
+    const broken = await runGuest({ aio: 'inline' }, { scenario: 'broken' }, {
+      onCheckpoint: (c, m) => {
+        if (c.checkpoint === 'broken') reasons.push(m.device.state.brokenReason ?? '(none)');
+      },
+    });
+    expect(reasons).toEqual([
+      expect.stringMatching(/outhdr too short/),
+      expect.stringMatching(/missing headers/),
+      expect.stringMatching(/missing headers/),
+    ]);
+    expect(broken.state).toMatchObject({ status: RUNNING, brokenReason: undefined });
+  });
+});
+
 // ---------------------------------------------------------------- load, reset and VM state
 
 describe('virtio-blk / kick storms, resets and VM stop with requests in flight', () => {

@@ -17,7 +17,7 @@ import { type AddressSpaceHandle, GuestMemory, type GuestMemoryHandle, NotifierI
 import { type BlkCompletion, GuestHeap, VirtioBlkDriver, VirtioPciDriver, enumeratePci } from '@vmloop/virtio/testing';
 import { ACKED, COMPLETED, type CheckpointMessage, GuestSync } from '../guest-sync.js';
 
-export type GuestScenario = 'verified' | 'statuses' | 'read-only' | 'broken' | 'reset-in-flight';
+export type GuestScenario = 'verified' | 'statuses' | 'read-only' | 'broken' | 'reset-in-flight' | 'ordering';
 
 export interface GuestData {
   readonly space: AddressSpaceHandle;
@@ -296,6 +296,36 @@ workerMain((d: GuestData): GuestResult => {
       observed.readBack = Array.from(memory.slice(buf, 8)!);
       statuses.flush = one({ type: FLUSH, sector: 0, buf: 0, len: 0 }, 'flush');
       observed.status = pci.status;
+      id = getId();
+      break;
+    }
+    case 'ordering': {
+      // One publication of mixed requests on one block (a single avail.idx
+      // store, so the device finds them all at once): read, read, write,
+      // read, flush, read. Inline I/O runs them in ring order, batching
+      // reads (BlkDataplane.drainInline), so the reads before the write
+      // see the old data and those after it the new, whatever the batches.
+      const sector = 64;
+      const [old, before, before2, data, after, afterFlush] = Array.from({ length: 6 }, () => heap.alloc(BS, BS));
+      stamp(old!, sector);
+      if (one({ type: OUT, sector, buf: old!, len: BS }, 'the old data') !== 0) throw new Error('write of the old data failed');
+      for (const b of [before!, before2!, after!, afterFlush!]) memory.slice(b, BS)!.fill(0xee);
+      memory.slice(data!, BS)!.fill(0x5a);
+      const done = run(
+        [
+          { type: IN, sector, buf: before!, len: BS, oneSegment: true },
+          { type: IN, sector, buf: before2!, len: BS },
+          { type: OUT, sector, buf: data!, len: BS, oneSegment: true },
+          { type: IN, sector, buf: after!, len: BS, oneSegment: true },
+          { type: FLUSH, sector: 0, buf: 0, len: 0 },
+          { type: IN, sector, buf: afterFlush!, len: BS, oneSegment: true },
+        ],
+        'the mixed publication',
+      );
+      const equal = (buf: number, to: number): boolean => memory.slice(buf, BS)!.every((b, i) => b === memory.slice(to, BS)![i]);
+      observed.statuses = [0, 1, 2, 3, 4, 5].map((t) => done.get(t)!.status);
+      observed.readsBeforeWrite = [equal(before!, old!), equal(before2!, old!)];
+      observed.readsAfterWrite = [equal(after!, data!), equal(afterFlush!, data!)];
       id = getId();
       break;
     }
