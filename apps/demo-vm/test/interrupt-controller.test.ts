@@ -48,13 +48,14 @@ describe('demo-vm / HLT (InterruptController.halt)', () => {
     };
     const [result] = await runWorkers<HaltResult>(worker, [{ module, sync: HaltSync.handle(sync), rounds: ROUNDS, pollNs: [0, 50_000, 0, 2_000_000] } satisfies HaltJob], {
       timeoutMs: 30_000,
-      what: () => `halt of round ${sync.done.load() + 1} of ${ROUNDS} never ended: the vCPU slept through its interrupt (lost wake-up), or spun out a halt poll with one already pending`,
+      what: () => `halt of round ${sync.done.load() + 1} of ${ROUNDS} never ended: the vCPU slept through its interrupt (lost wake-up), or spun out a halt poll with one already pending, or a halt poll never ended`,
       onMessage: (_, m) => {
         driver = drive((m as { handles: { vectors: EventNotifierHandle[]; kick: EventNotifierHandle } }).handles);
       },
     });
     await driver;
     expect(result!.pendingFirst).toBe((1n << 5n).toString());
+    expect(result!.emptyPoll).toBe('0');
     const wrong = result!.masks.map((m, r) => [r, m] as const).filter(([r, m]) => m !== (1n << BigInt(r % 8)).toString());
     expect(wrong.slice(0, 5), 'rounds whose halt did not return exactly that round\'s vector').toEqual([]);
     expect(result!.kick).toBe('0');

@@ -22,6 +22,7 @@ export interface HaltJob {
 
 export interface HaltResult {
   readonly pendingFirst: string;
+  readonly emptyPoll: string;
   readonly masks: string[];
   readonly kick: string;
   readonly haltSleeps: number;
@@ -39,6 +40,9 @@ workerMain(async (job: HaltJob): Promise<HaltResult> => {
   // the halt must end at once with the vector, not spin out its window.
   EventNotifier.open(irq.handles.vectors[5]!).set();
   const pendingFirst = irq.halt(600e9, () => 0).toString();
+  // Nothing pending, a 1 ms poll window and no sleep: the window must end
+  // (the clock is read every few hundred rounds) and the halt return 0n.
+  const emptyPoll = irq.halt(1e6, () => 0).toString();
 
   parentPort!.postMessage({ handles: irq.handles });
   const masks: string[] = [];
@@ -54,5 +58,5 @@ workerMain(async (job: HaltJob): Promise<HaltResult> => {
   sync.halting.store(job.rounds + 1);
   sync.halting.notify();
   const kick = irq.halt(0, () => 60_000).toString();
-  return { pendingFirst, masks, kick, haltSleeps: irq.haltSleeps, haltPolls: irq.haltPolls };
+  return { pendingFirst, emptyPoll, masks, kick, haltSleeps: irq.haltSleeps, haltPolls: irq.haltPolls };
 });
