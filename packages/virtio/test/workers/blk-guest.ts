@@ -322,7 +322,10 @@ workerMain((d: GuestData): GuestResult => {
         ],
         'the mixed publication',
       );
-      const equal = (buf: number, to: number): boolean => memory.slice(buf, BS)!.every((b, i) => b === memory.slice(to, BS)![i]);
+      const equal = (buf: number, to: number): boolean => {
+        const want = memory.slice(to, BS)!;
+        return memory.slice(buf, BS)!.every((b, i) => b === want[i]);
+      };
       observed.statuses = [0, 1, 2, 3, 4, 5].map((t) => done.get(t)!.status);
       observed.readsBeforeWrite = [equal(before!, old!), equal(before2!, old!)];
       observed.readsAfterWrite = [equal(after!, data!), equal(afterFlush!, data!)];
