@@ -60,9 +60,11 @@ async function raw(ctx: SampleContext, threads: number): Promise<number> {
  * The I/O path tuned for two cores (measured in the README): the iothread
  * reads itself (`--aio inline`, no hand-off to a pool worker and back), so
  * the vCPU and the iothread have a core each and both poll (1 ms) rather
- * than sleep; the guest asks for an interrupt every 16 completions.
+ * than sleep; the guest asks for an interrupt every 16 completions; each
+ * of the two is pinned to a CPU of its own (--pin auto: two pollers the
+ * scheduler puts on one core take turns spinning).
  */
-const TUNED = ['--aio', 'inline', '--halt-poll-ns', '1000000', '--poll-max-ns', '1000000', '--irq-batch', '16'];
+const TUNED = ['--aio', 'inline', '--halt-poll-ns', '1000000', '--poll-max-ns', '1000000', '--irq-batch', '16', '--pin', 'auto'];
 const VM_RANDREAD = ['--rw', 'randread', '--bs', '4k', '--qd', '32', '--vcpus', '1', '--iothreads', '1', ...TUNED];
 
 const cases: BenchCase[] = [
@@ -72,7 +74,7 @@ const cases: BenchCase[] = [
     unit: '1/s',
     better: 'higher',
     peer: `fs.readSync at random offsets (node ${process.version})`,
-    note: 'demo VM: 1 vCPU, 1 virtio-blk disk (64 MiB image in the page cache), 1 iothread doing the reads (--aio inline), queue depth 32, EVENT_IDX, ioeventfd on, --halt-poll-ns 1000000 --poll-max-ns 1000000 --irq-batch 16; peer: 1 worker thread calling fs.readSync on the same image',
+    note: 'demo VM: 1 vCPU, 1 virtio-blk disk (64 MiB image in the page cache), 1 iothread doing the reads (--aio inline), queue depth 32, EVENT_IDX, ioeventfd on, --halt-poll-ns 1000000 --poll-max-ns 1000000 --irq-batch 16 --pin auto; peer: 1 worker thread calling fs.readSync on the same image',
     samples: 5,
     warmup: 1,
     setup: makeImage,

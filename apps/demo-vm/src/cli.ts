@@ -10,6 +10,7 @@ import cliProgress from 'cli-progress';
 import { GUEST_FAILED } from './guest/info-page.js';
 import { Machine } from './machine.js';
 import { UsageError, parseOptions, type VmOptions } from './options.js';
+import { PinError } from './pinning.js';
 import { QmpServer } from './qmp.js';
 import { collect, renderTable, type RunResult } from './report.js';
 import { writeTrace } from './trace.js';
@@ -160,8 +161,14 @@ async function main(): Promise<void> {
   try {
     process.exitCode = await run(o);
   } catch (e) {
-    process.stderr.write(`vmloop-demo: ${(e as Error).stack ?? String(e)}\n`);
-    process.exitCode = EXIT_INTERNAL;
+    // A pinning the host cannot do is the user's request, not our bug: no stack.
+    if (e instanceof PinError) {
+      process.stderr.write(`vmloop-demo: ${e.message}\n`);
+      process.exitCode = EXIT_USAGE;
+    } else {
+      process.stderr.write(`vmloop-demo: ${(e as Error).stack ?? String(e)}\n`);
+      process.exitCode = EXIT_INTERNAL;
+    }
   }
   // Workers and sockets are gone; leave even if something still holds the loop.
   setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref();

@@ -32,6 +32,7 @@ import {
 import { DEBUG_EXIT_PORT, INFO_BOOT_GENERATION, INFO_SHUTDOWN, VCPU_COMPLETED, VCPU_IN_FLIGHT, VCPU_SECTORS, VCPU_STATE, vcpuWord } from './guest/info-page.js';
 import type { GuestConfig } from './guest/kernel.js';
 import type { VmOptions } from './options.js';
+import { type Pinned, type PinTarget, pinThreads } from './pinning.js';
 import { Vcpu } from './vcpu.js';
 import type { VcpuReport } from './vcpu-worker.js';
 
@@ -69,6 +70,7 @@ export class Machine {
   readonly disks: DiskInfo[] = [];
   readonly iothreads: BlkIothread[] = [];
   readonly vcpus: Vcpu[] = [];
+  private pinnedThreads: readonly Pinned[] = [];
   readonly mainTrace: MainTraceRecord[] = [];
   /** Guest exit codes written to the debug-exit port, by vCPU (undefined: none yet). */
   readonly exitCodes: (number | undefined)[];
@@ -151,6 +153,11 @@ export class Machine {
     const poll = { maxNs: o.pollMaxNs, grow: o.pollGrow, shrink: o.pollShrink };
     for (let i = 0; i < o.iothreads; i++) {
       this.iothreads.push(await BlkIothread.start({ name: `iothread${i}`, poll, memory: this.memory.handle, poolMax: o.poolMax, poolSpins: o.poolSpins, completionBatch: o.poolBatch, aio: o.aio, clocks: this.clocks.handle, trace }));
+    }
+    if (o.pin !== 'off') {
+      const targets: PinTarget[] = this.vcpus.map((v) => ({ name: `vcpu${v.index}`, tid: v.osThreadId }));
+      for (const t of this.iothreads) targets.push({ name: t.name, tid: (await t.iothread.query()).osThreadId });
+      this.pinnedThreads = pinThreads(o.pin, targets);
     }
     this.hosts = o.iothreads === 0 ? [new LocalBlkHost(this.ctx, { memory: this.memory.handle, poolMax: o.poolMax, poolSpins: o.poolSpins, completionBatch: o.poolBatch, aio: o.aio })] : this.iothreads;
     // Every doorbell notifier must be in the table before the vCPUs get its handle.
@@ -286,12 +293,17 @@ export class Machine {
     return { ops, sectors, inFlight, states };
   }
 
+  /** `--pin`: where each vCPU and iothread worker was pinned (empty with --pin off). */
+  get pinned(): readonly Pinned[] {
+    return this.pinnedThreads;
+  }
+
   /** QMP query-iothreads. */
-  async queryIothreads(): Promise<{ id: string; threadId: number; pollMaxNs: number; pollGrow: number; pollShrink: number; stats: AioStats }[]> {
+  async queryIothreads(): Promise<{ id: string; threadId: number; osThreadId: number | null; pollMaxNs: number; pollGrow: number; pollShrink: number; stats: AioStats }[]> {
     return Promise.all(
       this.iothreads.map(async (t) => {
         const q = await t.iothread.query();
-        return { id: t.name, threadId: q.threadId, pollMaxNs: q.poll.maxNs, pollGrow: q.poll.grow, pollShrink: q.poll.shrink, stats: q.stats };
+        return { id: t.name, threadId: q.threadId, osThreadId: q.osThreadId, pollMaxNs: q.poll.maxNs, pollGrow: q.poll.grow, pollShrink: q.poll.shrink, stats: q.stats };
       }),
     );
   }

@@ -3,6 +3,7 @@
  * Bad flags are a typed error with a stable code (exit status 1).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { type PinMode, parseCpuList } from './pinning.js';
 
 export type RwMode = 'randread' | 'randwrite' | 'randrw' | 'seqread' | 'seqwrite';
 
@@ -21,6 +22,7 @@ export interface VmOptions {
   readonly pollShrink: number;
   readonly ioeventfd: boolean;
   readonly haltPollNs: number;
+  readonly pin: PinMode;
   readonly poolMax: number;
   readonly poolSpins: number;
   readonly poolBatch: number;
@@ -57,6 +59,14 @@ function int(name: string, min: number, max: number) {
   };
 }
 
+function pinMode(v: string): PinMode {
+  if (v === 'off' || v === 'auto') return v;
+  const list = parseCpuList(v);
+  if (list === undefined) throw new InvalidArgumentError('--pin must be off, auto or a CPU list such as 0,1 or 0-3');
+  // The list in the order given (thread k gets the k-th), not sorted.
+  return v.split(',').flatMap((part) => parseCpuList(part)!);
+}
+
 /** Sizes like 4k, 64K, 1m, 512 (bytes). */
 export function parseSize(v: string): number {
   const m = /^(\d+)([kKmM]?)$/.exec(v.trim());
@@ -86,6 +96,11 @@ export function buildCommand(): Command {
     .addOption(new Option('--poll-shrink <n>', 'poll window shrink divisor, 0 = reset to 0 (QEMU poll-shrink)').default(0).argParser(int('--poll-shrink', 0, 1024)))
     .addOption(new Option('--ioeventfd <on|off>', 'doorbells set a notifier from the vCPU (on) or take a synchronous exit to the main thread (off)').choices(['on', 'off']).default('on'))
     .addOption(new Option('--halt-poll-ns <ns>', 'a halted vCPU polls for interrupts this long before it sleeps (KVM halt_poll_ns, 200000 there; 0 here: on two cores a polling vCPU takes the core its iothread needs)').default(0).argParser(int('--halt-poll-ns', 0, 1e9)))
+    .addOption(
+      new Option('--pin <cpus>', 'pin each vCPU and iothread worker to a CPU (taskset -p on its thread id, as QEMU users pin vCPU and iothread threads): off, auto (round-robin over the CPUs this process may use) or a list such as 0,1 (vCPUs first, then iothreads)')
+        .default('off')
+        .argParser(pinMode),
+    )
     .addOption(new Option('--pool-max <n>', 'thread-pool workers per iothread (or main loop)').default(1).argParser(int('--pool-max', 1, 64)))
     .addOption(new Option('--pool-batch <n>', 'completions a thread-pool worker hands back with one wake-up of its iothread while more requests are queued (1: one each, as QEMU)').default(1).argParser(int('--pool-batch', 1, 1024)))
     .addOption(new Option('--aio <mode>', "where disk reads and writes run: on each iothread's thread pool (threads, QEMU aio=threads) or on the iothread itself, one at a time (inline: no hand-off, fastest for an image in the page cache; a slow disk stalls the iothread)").choices(['threads', 'inline']).default('threads'))
@@ -139,6 +154,7 @@ export function parseOptions(argv: readonly string[]): VmOptions {
     pollShrink: o.pollShrink as number,
     ioeventfd: o.ioeventfd === 'on',
     haltPollNs: o.haltPollNs as number,
+    pin: o.pin as PinMode,
     poolMax: o.poolMax as number,
     poolSpins: o.poolSpins as number,
     poolBatch: o.poolBatch as number,

@@ -6,9 +6,11 @@
  * `socat - UNIX-CONNECT:PATH` drives it as it drives QEMU.
  *
  * Commands: qmp_capabilities, query-status, stop, cont, system_reset,
- * query-iothreads, x-vmloop-stats (our counters: QEMU's query-stats needs
- * its stats schema, which we do not model), query-version, query-commands,
- * quit. Events: STOP, RESUME, RESET, SHUTDOWN.
+ * query-iothreads and query-cpus-fast (their `thread-id` is the kernel's
+ * TID, as in QEMU, for `taskset -p`), x-vmloop-stats (our counters: QEMU's
+ * query-stats needs its stats schema, which we do not model),
+ * query-version, query-commands, quit. Events: STOP, RESUME, RESET,
+ * SHUTDOWN.
  */
 import { rmSync } from 'node:fs';
 import { type Server, type Socket, createServer } from 'node:net';
@@ -31,7 +33,7 @@ export interface QmpOptions {
   readonly stats: () => Promise<Json>;
 }
 
-const COMMANDS = ['qmp_capabilities', 'query-status', 'stop', 'cont', 'system_reset', 'query-iothreads', 'x-vmloop-stats', 'query-version', 'query-commands', 'quit'] as const;
+const COMMANDS = ['qmp_capabilities', 'query-status', 'stop', 'cont', 'system_reset', 'query-iothreads', 'query-cpus-fast', 'x-vmloop-stats', 'query-version', 'query-commands', 'quit'] as const;
 
 function timestamp(): { seconds: number; microseconds: number } {
   const us = Math.round((performance.timeOrigin + performance.now()) * 1000);
@@ -209,7 +211,11 @@ export class QmpServer {
         return {};
       case 'query-iothreads':
         noArgs();
-        return (await m.queryIothreads()).map((t) => ({ id: t.id, 'thread-id': t.threadId, 'poll-max-ns': t.pollMaxNs, 'poll-grow': t.pollGrow, 'poll-shrink': t.pollShrink, 'aio-max-batch': 0 }));
+        // thread-id: the kernel's, as QEMU reports it (for taskset -p); -1 where unknown.
+        return (await m.queryIothreads()).map((t) => ({ id: t.id, 'thread-id': t.osThreadId ?? -1, 'poll-max-ns': t.pollMaxNs, 'poll-grow': t.pollGrow, 'poll-shrink': t.pollShrink, 'aio-max-batch': 0 }));
+      case 'query-cpus-fast':
+        noArgs();
+        return m.vcpus.map((v) => ({ 'cpu-index': v.index, 'qom-path': `/machine/unattached/device[${v.index}]`, 'thread-id': v.osThreadId ?? -1, props: { 'socket-id': 0, 'core-id': v.index, 'thread-id': 0 } }));
       case 'x-vmloop-stats':
         noArgs();
         return this.o.stats();

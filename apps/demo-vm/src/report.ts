@@ -22,6 +22,8 @@ export interface RunResult {
     readonly qd: number;
     readonly pollMaxNs: number;
     readonly aio: 'threads' | 'inline';
+    /** `--pin` as given: 'off', 'auto' or the CPU list. */
+    readonly pin: string;
     readonly verify: boolean;
   };
   readonly seconds: number;
@@ -51,7 +53,8 @@ export interface RunResult {
   readonly reboots: number;
   readonly verify: 'passed' | 'failed' | 'off';
   readonly failure: string | undefined;
-  readonly threads: readonly { readonly name: string; readonly cpuMs: number | null }[];
+  /** CPU time per thread; `pinnedCpu`: the CPU --pin put it on (null: the scheduler's choice). */
+  readonly threads: readonly { readonly name: string; readonly cpuMs: number | null; readonly pinnedCpu: number | null }[];
   readonly devices: readonly { readonly disk: number; readonly path: string; readonly ioeventfd: string; readonly fallback: number; readonly broken: string | null; readonly requests: number; readonly hosts: readonly string[] }[];
 }
 
@@ -74,15 +77,16 @@ export async function collect(m: Machine, o: VmOptions, reports: readonly VcpuRe
   const io = await m.queryIothreads();
   const sent = dev.reduce((a, d) => a + d.interrupts.msix + d.interrupts.intx, 0);
   const suppressed = dev.reduce((a, d) => a + d.blk.interruptsSuppressed, 0);
-  const threads: { name: string; cpuMs: number | null }[] = [{ name: 'main (main loop, exits, monitor)', cpuMs: ms(m.mainCpuNs()) }];
-  for (const r of reports) threads.push({ name: `vcpu${r.index}`, cpuMs: ms(r.cpuNs) });
-  for (const th of m.iothreads) threads.push({ name: th.name, cpuMs: ms(await th.cpuTimeNs()) });
+  const pinnedCpu = (name: string): number | null => m.pinned.find((p) => p.name === name)?.cpu ?? null;
+  const threads: { name: string; cpuMs: number | null; pinnedCpu: number | null }[] = [{ name: 'main (main loop, exits, monitor)', cpuMs: ms(m.mainCpuNs()), pinnedCpu: null }];
+  for (const r of reports) threads.push({ name: `vcpu${r.index}`, cpuMs: ms(r.cpuNs), pinnedCpu: pinnedCpu(`vcpu${r.index}`) });
+  for (const th of m.iothreads) threads.push({ name: th.name, cpuMs: ms(await th.cpuTimeNs()), pinnedCpu: pinnedCpu(th.name) });
   const known = threads.reduce((a, x) => a + (x.cpuMs ?? 0), 0);
   const usage = process.cpuUsage();
-  threads.push({ name: 'thread-pool workers and the rest', cpuMs: Math.max(0, Math.round((usage.user + usage.system) / 1000 - known)) });
+  threads.push({ name: 'thread-pool workers and the rest', cpuMs: Math.max(0, Math.round((usage.user + usage.system) / 1000 - known)), pinnedCpu: null });
   const perReq = (n: number): number => (t.ops === 0 ? 0 : round(n / t.ops, 4));
   return {
-    config: { vcpus: o.vcpus, disks: o.disks, queuesPerDisk: o.queues, iothreads: o.iothreads, ioeventfd: m.ioeventfd, rw: o.rw, bs: o.bs, qd: o.qd, pollMaxNs: o.pollMaxNs, aio: o.aio, verify: o.verify },
+    config: { vcpus: o.vcpus, disks: o.disks, queuesPerDisk: o.queues, iothreads: o.iothreads, ioeventfd: m.ioeventfd, rw: o.rw, bs: o.bs, qd: o.qd, pollMaxNs: o.pollMaxNs, aio: o.aio, pin: typeof o.pin === 'string' ? o.pin : o.pin.join(','), verify: o.verify },
     seconds: round(seconds, 3),
     requests: t.ops,
     iops: Math.round(t.ops / seconds),
@@ -135,7 +139,7 @@ function round(x: number, digits: number): number {
 /** The table a person reads. */
 export function renderTable(r: RunResult): string {
   const c = r.config;
-  const head = `${c.vcpus} vCPU${c.vcpus > 1 ? 's' : ''}, ${c.disks} disk${c.disks > 1 ? 's' : ''} × ${c.queuesPerDisk} queue${c.queuesPerDisk > 1 ? 's' : ''}, ${c.iothreads === 0 ? 'no iothread (main loop)' : `${c.iothreads} iothread${c.iothreads > 1 ? 's' : ''}`}, ioeventfd ${c.ioeventfd ? 'on' : 'off'}, ${c.rw} bs=${c.bs >= 1024 ? `${c.bs / 1024}k` : c.bs} qd=${c.qd}${c.aio === 'inline' ? ', aio=inline' : ''}${c.verify ? ', verify' : ''}`;
+  const head = `${c.vcpus} vCPU${c.vcpus > 1 ? 's' : ''}, ${c.disks} disk${c.disks > 1 ? 's' : ''} × ${c.queuesPerDisk} queue${c.queuesPerDisk > 1 ? 's' : ''}, ${c.iothreads === 0 ? 'no iothread (main loop)' : `${c.iothreads} iothread${c.iothreads > 1 ? 's' : ''}`}, ioeventfd ${c.ioeventfd ? 'on' : 'off'}, ${c.rw} bs=${c.bs >= 1024 ? `${c.bs / 1024}k` : c.bs} qd=${c.qd}${c.aio === 'inline' ? ', aio=inline' : ''}${c.pin === 'off' ? '' : `, pinned (${c.pin})`}${c.verify ? ', verify' : ''}`;
   const t = new Table({ style: { head: [], border: [] } });
   const fmt = (n: number): string => n.toLocaleString('en-US');
   t.push(
@@ -152,7 +156,7 @@ export function renderTable(r: RunResult): string {
     ['blocking waits', `iothreads ${fmt(r.blockingWaits.iothreads)}, vCPU HLTs ${fmt(r.blockingWaits.vcpuHalts)}`],
     ['device resets / reboots', `${r.deviceResets} / ${r.reboots}`],
     ['verify', r.verify === 'failed' ? `FAILED: ${r.failure}` : r.verify],
-    ['CPU time per thread', r.threads.map((x) => `${x.name}: ${x.cpuMs === null ? '?' : `${fmt(x.cpuMs)} ms`}`).join('\n')],
+    ['CPU time per thread', r.threads.map((x) => `${x.name}: ${x.cpuMs === null ? '?' : `${fmt(x.cpuMs)} ms`}${x.pinnedCpu === null ? '' : ` (on CPU ${x.pinnedCpu})`}`).join('\n')],
   );
   for (const d of r.devices) {
     t.push([`disk ${d.disk}`, `${d.path}: ${fmt(d.requests)} requests on ${d.hosts.join(', ')}; ioeventfd ${d.ioeventfd}${d.fallback > 0 ? ` (${d.fallback} queues fell back to synchronous doorbells)` : ''}${d.broken ? `; broken: ${d.broken}` : ''}`]);

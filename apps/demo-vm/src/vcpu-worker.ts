@@ -10,7 +10,7 @@
  * shared memory and its kick notifier.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { type Int32Cell, threadCpuTimeNs } from '@vmloop/atomics';
+import { type Int32Cell, osThreadId, threadCpuTimeNs } from '@vmloop/atomics';
 import type { EventNotifierHandle } from '@vmloop/event-notifier';
 import { Clocks, type ClocksHandle } from '@vmloop/timers';
 import { type AddressSpaceHandle, type AddressSpaceStats, GuestMemory, type GuestMemoryHandle, VcpuAddressSpace } from '@vmloop/virtio';
@@ -37,7 +37,7 @@ export interface VcpuData {
 
 /** vCPU → main. */
 export type VcpuMessage =
-  | { readonly type: 'ready'; readonly vectors: readonly EventNotifierHandle[]; readonly kick: EventNotifierHandle }
+  | { readonly type: 'ready'; readonly vectors: readonly EventNotifierHandle[]; readonly kick: EventNotifierHandle; readonly osThreadId: number | null }
   | { readonly type: 'journal'; readonly text: string }
   | { readonly type: 'report'; readonly report: VcpuReport };
 
@@ -218,7 +218,7 @@ function main(): void {
   const port = parentPort!;
   const d = workerData as VcpuData;
   const cpu = new VcpuRuntime(d);
-  port.postMessage({ type: 'ready', ...cpu.handles } satisfies VcpuMessage);
+  port.postMessage({ type: 'ready', ...cpu.handles, osThreadId: osThreadId() ?? null } satisfies VcpuMessage);
   port.once('message', (m: { space: AddressSpaceHandle }) => {
     cpu.attach(m.space);
     const persistent = new GuestPersistent();

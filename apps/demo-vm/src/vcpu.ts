@@ -26,6 +26,8 @@ export class Vcpu {
     /** The notifiers of its interrupt vectors (MSI routes point at them). */
     readonly vectors: readonly EventNotifierHandle[],
     kick: EventNotifierHandle,
+    /** The worker's kernel thread id (QEMU query-cpus-fast `thread-id`), or null where unknown. */
+    readonly osThreadId: number | null,
     onJournal: ((text: string) => void) | undefined,
   ) {
     this.request = control.request;
@@ -51,7 +53,7 @@ export class Vcpu {
     const worker = new Worker(entry, { name: `vcpu${data.index}`, execArgv: workerExecArgv(), workerData: { ...data, control: VcpuControl.handle(control) } satisfies VcpuData });
     return new Promise((resolve, reject) => {
       worker.once('message', (m: VcpuMessage) => {
-        if (m.type === 'ready') resolve(new Vcpu(data.index, worker, control, m.vectors, m.kick, onJournal));
+        if (m.type === 'ready') resolve(new Vcpu(data.index, worker, control, m.vectors, m.kick, m.osThreadId, onJournal));
       });
       worker.once('error', reject);
     });

@@ -1,5 +1,5 @@
 import { mkdtempSync, openSync, closeSync, writeSync, rmSync, writeFileSync, truncateSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resultOf, runDemo, startDemo } from './run-demo.js';
@@ -47,6 +47,23 @@ describe('demo-vm / end to end', () => {
     expect(j.config).toMatchObject({ aio: 'inline', iothreads: 2 });
     expect(j.flushes as number).toBeGreaterThan(0);
     expect(j.requests).toBeGreaterThan(100);
+  });
+
+  it('--pin auto: the vCPU and the iothread each get a CPU of their own; verify passes', async () => {
+    const r = await runDemo([...SHORT, '--vcpus', '1', '--iothreads', '1', '--disks', '1', '--aio', 'inline', '--rw', 'randrw', '--verify', '--pin', 'auto']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = resultOf(r);
+    expect(j.verify).toBe('passed');
+    expect(j.config).toMatchObject({ pin: 'auto' });
+    const pinned = (j.threads as { name: string; pinnedCpu: number | null }[]).filter((t) => t.pinnedCpu !== null);
+    expect(pinned.map((t) => t.name)).toEqual(['vcpu0', 'iothread0']);
+    if (availableParallelism() >= 2) expect(pinned[0]!.pinnedCpu).not.toBe(pinned[1]!.pinnedCpu);
+  });
+
+  it('--pin with a CPU the process may not use exits with status 1 and says why', async () => {
+    const r = await runDemo([...SHORT, '--vcpus', '1', '--iothreads', '1', '--disks', '1', '--pin', '4095']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--pin: CPU 4095 is not one this process may use/);
   });
 
   it('a hostile guest ring breaks the device (NEEDS_RESET); the guest resets it, resubmits and verify still passes', async () => {

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,6 +99,12 @@ describe('demo-vm / qmp', () => {
       const it0 = (await c.cmd('query-iothreads', 'io')) as { return: Msg[] };
       expect(it0.return).toHaveLength(2);
       expect(it0.return[0]).toMatchObject({ id: 'iothread0', 'poll-max-ns': 32768, 'poll-grow': 0, 'poll-shrink': 0, 'thread-id': expect.any(Number) });
+      // thread-id is the kernel's, as in QEMU: a task of the demo's process, one per thread.
+      const cpus = (await c.cmd('query-cpus-fast', 'cpus')) as { return: Msg[] };
+      expect(cpus.return.map((x) => x['cpu-index'])).toEqual([0, 1]);
+      const tids = [...it0.return, ...cpus.return].map((x) => x['thread-id'] as number);
+      expect(new Set(tids).size).toBe(4);
+      for (const tid of tids) expect(existsSync(`/proc/${child.pid}/task/${tid}`), `thread ${tid} of pid ${child.pid}`).toBe(true);
       expect(await c.cmd('no-such-command', 'bad')).toMatchObject({ error: { class: 'CommandNotFound', desc: 'The command no-such-command has not been found' } });
       c.raw('{"execute": "query-status", oops}\n');
       expect(await c.next((m) => 'error' in m && (m.error as Msg).class === 'GenericError', 'parse error')).toMatchObject({ error: { desc: expect.stringMatching(/JSON parse error/) } });
@@ -112,6 +118,38 @@ describe('demo-vm / qmp', () => {
       expect(j.verify).toBe('passed');
       expect(j.reboots).toBeGreaterThanOrEqual(1);
       expect(j.requests).toBeGreaterThan(100);
+    } finally {
+      clearTimeout(kill);
+      child.kill('SIGKILL');
+    }
+  });
+
+  it.runIf(existsSync('/proc/thread-self'))('--pin puts each vCPU and iothread on its CPU (the affinity the kernel reports for the thread-ids QMP gives)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vmloop-qmp-'));
+    dirs.push(dir);
+    const sock = join(dir, 'qmp.sock');
+    // CPU 0 for all: every machine has it, and a single-CPU mask is unambiguous.
+    const { child, done } = startDemo(['--qmp', sock, '--duration', '60', '--json', '--memory', '64', '--vcpus', '1', '--disks', '1', '--iothreads', '1', '--pin', '0']);
+    const kill = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    try {
+      const c = await connect(sock);
+      await c.next((m) => 'QMP' in m, 'greeting');
+      await c.cmd('qmp_capabilities', 'caps');
+      const io = ((await c.cmd('query-iothreads', 'io')) as { return: Msg[] }).return;
+      const cpus = ((await c.cmd('query-cpus-fast', 'cpus')) as { return: Msg[] }).return;
+      for (const x of [...io, ...cpus]) {
+        const status = readFileSync(`/proc/${child.pid}/task/${x['thread-id'] as number}/status`, 'utf8');
+        expect(/^Cpus_allowed_list:\s*(.+)$/m.exec(status)?.[1], JSON.stringify(x)).toBe('0');
+      }
+      expect(await c.cmd('quit', 'quit')).toMatchObject({ return: {} });
+      const r = await done;
+      expect(r.code, r.stderr).toBe(0);
+      const j = resultOf(r);
+      expect(j.config).toMatchObject({ pin: '0' });
+      expect((j.threads as { name: string; pinnedCpu: number | null }[]).filter((t) => t.pinnedCpu !== null).map((t) => [t.name, t.pinnedCpu])).toEqual([
+        ['vcpu0', 0],
+        ['iothread0', 0],
+      ]);
     } finally {
       clearTimeout(kill);
       child.kill('SIGKILL');

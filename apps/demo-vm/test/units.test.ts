@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { checkBlock, stampBlock } from '../src/guest/verify.js';
 import { Histogram } from '../src/histogram.js';
 import { parseOptions, parseSize } from '../src/options.js';
+import { PinError, allowedCpus, parseCpuList, pinPlan, pinThreads } from '../src/pinning.js';
 
 describe('demo-vm / verify stamps', () => {
   it('a stamped block checks; any changed word, a wrong LBA or an older write is named', () => {
@@ -43,5 +44,26 @@ describe('demo-vm / options', () => {
     expect(() => parseOptions(['--queue-size', '100'])).toThrow(/power of two/);
     expect(() => parseOptions(['--readonly', '--rw', 'randwrite'])).toThrow(/read workload/);
     expect(() => parseOptions(['--memory', '16', '--bs', '1m', '--qd', '64'])).toThrow(/too small/);
+    expect(o.pin).toBe('off');
+    expect(parseOptions(['--pin', 'auto']).pin).toBe('auto');
+    // The order given: thread k (vCPUs, then iothreads) gets the k-th CPU.
+    expect(parseOptions(['--pin', '3,1,0-1']).pin).toEqual([3, 1, 0, 1]);
+    expect(() => parseOptions(['--pin', 'yes'])).toThrow(/--pin must be/);
+    expect(() => parseOptions(['--pin', '2-1'])).toThrow(/--pin must be/);
+  });
+});
+
+describe('demo-vm / pinning', () => {
+  it('reads Linux CPU lists, plans round-robin, and refuses CPUs the process may not use', () => {
+    expect(parseCpuList('0-3,8,10-11')).toEqual([0, 1, 2, 3, 8, 10, 11]);
+    expect(parseCpuList('1,1,0')).toEqual([0, 1]);
+    expect(parseCpuList('')).toBeUndefined();
+    expect(parseCpuList('a')).toBeUndefined();
+    expect(pinPlan('auto', 5, [2, 5])).toEqual([2, 5, 2, 5, 2]);
+    expect(pinPlan([7], 3, [0, 1])).toEqual([7, 7, 7]);
+    const cpus = allowedCpus();
+    expect(cpus.length).toBeGreaterThan(0);
+    expect(() => pinThreads([Math.max(...cpus) + 1], [{ name: 'vcpu0', tid: process.pid }])).toThrow(PinError);
+    expect(() => pinThreads('auto', [{ name: 'vcpu0', tid: null }])).toThrow(/thread id of vcpu0 is unknown/);
   });
 });

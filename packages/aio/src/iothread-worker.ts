@@ -4,6 +4,7 @@
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { AioContext } from './aio-context.js';
+import { osThreadId } from '@vmloop/atomics';
 import type { IOThreadMessage } from './iothread.js';
 import type { PollParams } from './poll-params.js';
 import { Clocks, type ClocksHandle } from '@vmloop/timers';
@@ -48,8 +49,9 @@ async function main(): Promise<void> {
   const stop = ctx.bh(() => {
     running = false;
   }, { name: 'iothread-stop' });
+  const tid = osThreadId() ?? null;
   const query = ctx.bh(() => {
-    post({ type: 'query', info: { name: d.name, threadId, poll: ctx.pollParameters, stats: ctx.stats } });
+    post({ type: 'query', info: { name: d.name, threadId, osThreadId: tid, poll: ctx.pollParameters, stats: ctx.stats } });
   }, { name: 'iothread-query' });
   let mod: UserModule = {};
   let exports: unknown;

@@ -36,7 +36,10 @@ export interface IOThreadOptions {
 /** What `query()` returns (QEMU query-iothreads). */
 export interface IOThreadInfo {
   readonly name: string;
+  /** Node's id of the worker (`worker.threadId`). */
   readonly threadId: number;
+  /** The kernel's id of the thread (Linux TID; QEMU's `thread-id`, for `taskset -p`), or null where unknown (`osThreadId` of @vmloop/atomics). */
+  readonly osThreadId: number | null;
   readonly poll: PollParams;
   readonly stats: AioStats;
 }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { MessageChannel } from 'node:worker_threads';
 import { withWatchdog } from '@vmloop/test-kit';
 import { describe, expect, it } from 'vitest';
@@ -45,6 +46,10 @@ describe('aio / iothread', () => {
     const info = await io.query();
     expect(info.name).toBe('io0');
     expect(info.threadId).toBe(io.threadId);
+    // The kernel's TID of the worker: a task of this process, not the main thread's.
+    expect(info.osThreadId).not.toBeNull();
+    expect(info.osThreadId).not.toBe(process.pid);
+    expect(existsSync(`/proc/${process.pid}/task/${info.osThreadId}`)).toBe(true);
     expect(info.poll).toEqual({ maxNs: 32768, grow: 0, shrink: 0 });
     const doorbell = EventNotifier.open(ex.doorbell);
     for (let i = 1; i <= 100; i++) {

@@ -1,5 +1,5 @@
 export { AtomicsError, VmloopError, type AtomicsErrorCode } from './errors.js';
-export { assertCanBlock, canBlock, setMainThreadBlocking, threadCpuTimeNs, threadKind, type ThreadKind, workerExecArgv } from './thread.js';
+export { assertCanBlock, canBlock, osThreadId, setMainThreadBlocking, threadCpuTimeNs, threadKind, type ThreadKind, workerExecArgv } from './thread.js';
 export {
   DEFAULT_SPINS,
   futexNotify,

@@ -8,7 +8,7 @@
  * computed once, never from catching the TypeError a browser main thread
  * throws.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { Worker, isMainThread } from 'node:worker_threads';
 import { AtomicsError } from './errors.js';
 
@@ -134,6 +134,25 @@ export function threadCpuTimeNs(): number | undefined {
     const first = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0];
     const ns = Number(first);
     return Number.isFinite(ns) ? ns : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The kernel's id of the calling thread, or undefined where the platform
+ * does not say (Linux: its TID, from /proc/thread-self, a link to
+ * /proc/<pid>/task/<tid>). It is what QEMU's query-iothreads and
+ * query-cpus-fast report as `thread-id` and what `taskset -p` and
+ * `chrt -p` take, so a user can pin a worker the way QEMU users pin vCPU
+ * and iothread threads; Node's `threadId` numbers workers inside one
+ * process and means nothing to the kernel.
+ * @thread any
+ */
+export function osThreadId(): number | undefined {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isSafeInteger(tid) && tid > 0 ? tid : undefined;
   } catch {
     return undefined;
   }

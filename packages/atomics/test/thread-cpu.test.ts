@@ -1,8 +1,10 @@
+import { existsSync } from 'node:fs';
 import { platform } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { threadCpuTimeNs } from '@vmloop/atomics';
+import { osThreadId, threadCpuTimeNs } from '@vmloop/atomics';
 
-describe('atomics / thread / cpu time', () => {
+describe('atomics / thread / cpu time and kernel id', () => {
   it.runIf(platform() === 'linux')('threadCpuTimeNs grows while this thread computes', () => {
     const before = threadCpuTimeNs();
     expect(before).toBeTypeOf('number');
@@ -12,5 +14,21 @@ describe('atomics / thread / cpu time', () => {
     const after = threadCpuTimeNs()!;
     expect(x).toBeGreaterThanOrEqual(0);
     expect(after).toBeGreaterThan(before!);
+  });
+
+  it.runIf(platform() === 'linux')('osThreadId is the TID: the main thread is the pid, a worker is another task of this process', async () => {
+    // vitest may run this file in a worker itself: the test's thread is a task of the process either way.
+    const here = osThreadId()!;
+    expect(existsSync(`/proc/${process.pid}/task/${here}`)).toBe(true);
+    const url = new URL('../dist/index.js', import.meta.url).href;
+    const w = new Worker(`import('${url}').then((m) => require('node:worker_threads').parentPort.postMessage(m.osThreadId()))`, { eval: true });
+    const tid = await new Promise<number>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    await w.terminate();
+    expect(tid).not.toBe(here);
+    expect(tid).not.toBe(process.pid);
+    expect(Number.isSafeInteger(tid) && tid > 0).toBe(true);
   });
 });

@@ -28,6 +28,8 @@ export interface PairOptions {
   readonly memory?: GuestMemory;
   /** Guest address of the rings (default RINGS). */
   readonly ringBase?: number;
+  /** VirtQueueOptions.reuseChains. */
+  readonly reuseChains?: boolean;
 }
 
 export interface Pair {
@@ -61,6 +63,7 @@ export function makePair(o: PairOptions = {}): Pair {
     maxSize: o.maxSize ?? Math.max(size, 16),
     ...(o.maxSegments === undefined ? {} : { maxSegments: o.maxSegments }),
     onBroken: (r) => broken.push(r),
+    ...(o.reuseChains === undefined ? {} : { reuseChains: o.reuseChains }),
   });
   queue.size = size;
   queue.descTable = at.descTable;

@@ -55,6 +55,8 @@ const config = fc.record({
   eventIdx: fc.boolean(),
   indirect: fc.boolean(),
   startIndex: fc.oneof(fc.integer({ min: 0xfff0, max: 0xffff }), fc.constant(0), fc.nat(0xffff)),
+  // The queue's own chain objects, refilled per head, must pop the same chains.
+  reuseChains: fc.boolean(),
 });
 
 interface Chain {
@@ -73,7 +75,7 @@ describe('virtqueue / model', () => {
   it('driver and device agree with the reference model on random operation sequences', () => {
     fc.assert(
       fc.property(config, fc.array(op, { maxLength: 120 }), (cfg, ops) => {
-        const p = makePair({ size: cfg.size, maxSize: 32, eventIdx: cfg.eventIdx, indirect: cfg.indirect, startIndex: cfg.startIndex });
+        const p = makePair({ size: cfg.size, maxSize: 32, eventIdx: cfg.eventIdx, indirect: cfg.indirect, startIndex: cfg.startIndex, reuseChains: cfg.reuseChains });
         const { driver, queue, raw } = p;
         const s = cfg.startIndex;
         // The model: what ring memory and both sides must hold.

@@ -75,6 +75,54 @@ describe('virtqueue / 2.7.13 supplying buffers', () => {
     expect(p.broken).toEqual([]);
   });
 
+  it('reuseChains: a head pops into its own object, refilled when the driver makes that head available again', () => {
+    const p = makePair({ reuseChains: true });
+    const round = (readable: ReturnType<typeof buf>[], writable: ReturnType<typeof buf>[]) => {
+      const head = p.driver.add(readable, writable)!;
+      p.driver.needsKick();
+      const c = p.queue.pop()!;
+      expect(c).toEqual({ head, readable, writable, readableBytes: readable.reduce((a, x) => a + x.len, 0), writableBytes: writable.reduce((a, x) => a + x.len, 0) });
+      p.queue.pushUsed(c.head, 0);
+      expect(p.driver.getUsed()).toEqual({ head, len: 0 });
+      return c;
+    };
+    /** Rounds of a same-shaped chain until the driver reuses `head`. */
+    const untilHead = (head: number, readable: ReturnType<typeof buf>[], writable: ReturnType<typeof buf>[]) => {
+      for (let i = 0; i < 64; i++) {
+        const c = round(readable, writable);
+        if (c.head === head) return c;
+      }
+      throw new Error(`head ${head} never came back`);
+    };
+    const first = round([buf(1, 16)], [buf(2, 4096), buf(3, 1)]);
+    const firstSeg = first.writable[0];
+    const again = untilHead(first.head, [buf(7, 16)], [buf(8, 1024), buf(9, 1)]);
+    expect(again).toBe(first); // the same object, refilled
+    expect(again.writable[0]).toBe(firstSeg);
+    expect(first.writable[0]).toEqual(buf(8, 1024));
+    // Another shape: new segment arrays, with the right contents.
+    const other = untilHead(first.head, [buf(10, 16), buf(11, 16)], [buf(12, 1)]);
+    expect(other.readable).toEqual([buf(10, 16), buf(11, 16)]);
+    expect(other.writable).toEqual([buf(12, 1)]);
+    expect(p.broken).toEqual([]);
+    // Without the option every pop is a new object that never changes.
+    const q = makePair();
+    const h = q.driver.add([buf(1, 16)], [buf(2, 8)])!;
+    q.driver.needsKick();
+    const c1 = q.queue.pop()!;
+    q.queue.pushUsed(h, 0);
+    q.driver.getUsed();
+    for (let i = 0; i < 32; i++) {
+      q.driver.add([buf(3, 16)], [buf(4, 8)]);
+      q.driver.needsKick();
+      const c = q.queue.pop()!;
+      expect(c).not.toBe(c1);
+      q.queue.pushUsed(c.head, 0);
+      q.driver.getUsed();
+    }
+    expect(c1).toEqual({ head: h, readable: [buf(1, 16)], writable: [buf(2, 8)], readableBytes: 16, writableBytes: 8 });
+  });
+
   it('2.7.13.3 updating idx: an entry is not available until avail.idx publishes it', () => {
     const p = makePair();
     p.driver.add([buf(1)], []);

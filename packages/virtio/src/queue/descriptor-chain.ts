@@ -23,7 +23,12 @@ export interface Segment {
   readonly len: number;
 }
 
-/** A popped descriptor chain (§2.7.5, §2.7.4: device-readable segments first, then device-writable). */
+/**
+ * A popped descriptor chain (§2.7.5, §2.7.4: device-readable segments
+ * first, then device-writable). From a queue with `reuseChains`, the
+ * queue's own object for the head: valid until the driver makes that head
+ * available again.
+ */
 export interface DescriptorChain {
   /** The head descriptor's index: pass it to `pushUsed` when done. */
   readonly head: number;

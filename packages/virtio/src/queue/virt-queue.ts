@@ -87,6 +87,25 @@ export interface VirtQueueOptions {
   readonly maxSegments?: number;
   /** Called once when the queue breaks, with the reason (set NEEDS_RESET, raise a config interrupt). */
   readonly onBroken?: (reason: string) => void;
+  /**
+   * pop() returns the queue's own chain object for the head, refilled in
+   * place, instead of a new one: a device that pops hundreds of thousands
+   * of chains a second then allocates nothing per chain. The chain and its
+   * segments stay as popped until the head is made available again, which
+   * the driver may do only after the device used it (pushUsed/fillUsed);
+   * `reset()` starts a new set. QEMU frees its VirtQueueElement at push;
+   * this is the same lifetime. Default false: a fresh, immutable chain per pop.
+   */
+  readonly reuseChains?: boolean;
+}
+
+/** A chain the queue refills in place (VirtQueueOptions.reuseChains). */
+interface OwnChain {
+  head: number;
+  readonly readable: { addr: number; len: number }[];
+  readonly writable: { addr: number; len: number }[];
+  readableBytes: number;
+  writableBytes: number;
 }
 
 /** Counters of a queue since it was created (reset() keeps them). */
@@ -144,6 +163,15 @@ export class VirtQueue {
   private readonly inflight: Uint8Array;
   private readonly writableOf: Uint32Array;
   private inFlightCount = 0;
+  // walk's working arrays: the segments of the chain being walked, as
+  // numbers (no object per segment until the chain is built), readable
+  // ones first (walk enforces the order); grown by doubling up to
+  // maxSegments.
+  private segAddr = new Float64Array(8);
+  private segLen = new Uint32Array(8);
+  private readonly reuseChains: boolean;
+  /** reuseChains: the chain object of each head, made on its first pop. */
+  private ownChains: (OwnChain | undefined)[] = [];
 
   // Resolved at activate(): each ring lies inside one region (validate checked it).
   private mask = 0;
@@ -179,6 +207,7 @@ export class VirtQueue {
     this.maxSize = maxSize;
     this.maxSegments = maxSegments;
     this.onBroken = onBroken;
+    this.reuseChains = options.reuseChains === true;
     this._size = maxSize;
     this.inflight = new Uint8Array(maxSize);
     this.writableOf = new Uint32Array(maxSize);
@@ -341,6 +370,9 @@ export class VirtQueue {
     this.notificationEnabled = true;
     this.inflight.fill(0);
     this.inFlightCount = 0;
+    // Chains popped before the reset may still be held (a request the
+    // device is finishing): new heads get new objects.
+    if (this.ownChains.length !== 0) this.ownChains = [];
   }
 
   // ---- state ----
@@ -400,7 +432,9 @@ export class VirtQueue {
    * The next available chain, or null when there is none or the queue is
    * inactive or broken (virtqueue_pop). A malformed chain breaks the queue
    * (the reason says which rule, with its spec section), is stepped over,
-   * and gives null. Never throws for any ring contents.
+   * and gives null. Never throws for any ring contents. With
+   * `reuseChains` the chain is the head's own object, valid until the
+   * head is made available again (see VirtQueueOptions.reuseChains).
    */
   pop(): DescriptorChain | null {
     if (!this._active || this._broken) return null;
@@ -454,8 +488,7 @@ export class VirtQueue {
     let inIndirect = false;
     let index = head;
     let sawWritable = false;
-    const readable: Segment[] = [];
-    const writable: Segment[] = [];
+    let readables = 0;
     let readableBytes = 0;
     let writableBytes = 0;
     let segments = 0;
@@ -507,7 +540,6 @@ export class VirtQueue {
       }
       if (readableBytes + writableBytes >= U32_LIMIT) return this.fail(`chain ${head}: total length reaches 2^32 bytes (§2.7.5.2)`);
       // Map the buffer; one that crosses into an adjacent region becomes one segment per region.
-      const out = isWrite ? writable : readable;
       let a = addr;
       let left = len;
       for (;;) {
@@ -515,7 +547,10 @@ export class VirtQueue {
         if (r < 0) return this.fail(`chain ${head}: buffer [${hex64(lo, hi)}, +${len}) is outside guest memory`);
         if (++segments > this.maxSegments) return this.fail(`chain ${head}: more than ${this.maxSegments} segments`);
         const n = Math.min(left, regions[r]!.end - a);
-        out.push({ addr: a, len: n });
+        if (segments > this.segLen.length) this.growScratch();
+        this.segAddr[segments - 1] = a;
+        this.segLen[segments - 1] = n;
+        if (!isWrite) readables++;
         left -= n;
         if (left === 0) break;
         a += n;
@@ -527,7 +562,47 @@ export class VirtQueue {
       }
       index = next;
     }
+    return this.reuseChains ? this.refill(head, segments, readables, readableBytes, writableBytes) : this.build(head, segments, readables, readableBytes, writableBytes);
+  }
+
+  private growScratch(): void {
+    const n = Math.min(this.segLen.length * 2, Math.max(this.maxSegments, 8));
+    const addr = new Float64Array(n);
+    const len = new Uint32Array(n);
+    addr.set(this.segAddr);
+    len.set(this.segLen);
+    this.segAddr = addr;
+    this.segLen = len;
+  }
+
+  /** A new chain from walk's scratch (readable segments come first: walk checked the order). */
+  private build(head: number, segments: number, readables: number, readableBytes: number, writableBytes: number): DescriptorChain {
+    const readable: Segment[] = new Array<Segment>(readables);
+    const writable: Segment[] = new Array<Segment>(segments - readables);
+    for (let i = 0; i < segments; i++) {
+      const seg = { addr: this.segAddr[i]!, len: this.segLen[i]! };
+      if (i < readables) readable[i] = seg;
+      else writable[i - readables] = seg;
+    }
     return { head, readable, writable, readableBytes, writableBytes };
+  }
+
+  /** reuseChains: the head's own chain, refilled from walk's scratch; new segment objects only when the shape changed. */
+  private refill(head: number, segments: number, readables: number, readableBytes: number, writableBytes: number): DescriptorChain {
+    let c = this.ownChains[head];
+    if (c === undefined || c.readable.length !== readables || c.writable.length !== segments - readables) {
+      c = { head, readable: [], writable: [], readableBytes: 0, writableBytes: 0 };
+      for (let i = 0; i < segments; i++) (i < readables ? c.readable : c.writable).push({ addr: 0, len: 0 });
+      this.ownChains[head] = c;
+    }
+    for (let i = 0; i < segments; i++) {
+      const seg = i < readables ? c.readable[i]! : c.writable[i - readables]!;
+      seg.addr = this.segAddr[i]!;
+      seg.len = this.segLen[i]!;
+    }
+    c.readableBytes = readableBytes;
+    c.writableBytes = writableBytes;
+    return c;
   }
 
   /**

@@ -149,6 +149,8 @@ export class BlkDataplane {
   private readonly batchChains: (DescriptorChain | undefined)[] = [];
   private readonly batchReqs: (ParsedRequest | undefined)[] = [];
   private readonly batchResults: number[] = [];
+  /** parseBlkRequest's `own` objects of each queue, by head (new at each start). */
+  private readonly ownRequests: (BlkRequest | undefined)[][] = [];
   private readonly idBytes: Uint8Array;
   private link: TransportLink | undefined;
   /**
@@ -203,11 +205,17 @@ export class BlkDataplane {
     this.o.queues.forEach((q, local) => {
       const qc = config.queues[q];
       if (qc === undefined || !qc.enabled) return;
+      // The queue's own chains and our own request objects, by head: a
+      // request allocates nothing on the way in. Both sets are new for
+      // each start, so a request still finishing from before is not
+      // overwritten by a new one on the same head.
       const vq = new VirtQueue(this.o.memory, {
         maxSize: this.o.queueMaxSize,
         maxSegments: this.o.maxSegments,
         onBroken: (reason) => link.setBroken(`virtio-blk queue ${q}: ${reason}`),
+        reuseChains: true,
       });
+      this.ownRequests[local] = [];
       vq.size = qc.size;
       vq.descTable = qc.descTable;
       vq.availRing = qc.availRing;
@@ -362,6 +370,7 @@ export class BlkDataplane {
     const chains = this.batchChains;
     const reqs = this.batchReqs;
     const results = this.batchResults;
+    const own = this.ownRequests[local];
     let left = budget;
     for (;;) {
       let n = 0;
@@ -369,7 +378,7 @@ export class BlkDataplane {
         const chain = vq.pop();
         if (chain === null) break;
         left--;
-        const r = parseBlkRequest(chain, memory, disk);
+        const r = parseBlkRequest(chain, memory, disk, own);
         chains[n] = chain;
         reqs[n++] = r;
         if (!isBatchedRead(r)) break;
@@ -401,7 +410,7 @@ export class BlkDataplane {
   }
 
   private submit(local: number, vq: VirtQueue, chain: DescriptorChain): void {
-    this.run(local, vq, chain, parseBlkRequest(chain, this.o.memory, this.o.disk));
+    this.run(local, vq, chain, parseBlkRequest(chain, this.o.memory, this.o.disk, this.ownRequests[local]));
   }
 
   /** Runs a parsed request: completes it at once, breaks the queue, or starts its I/O. */
@@ -484,8 +493,10 @@ export class BlkDataplane {
       } else if (op === IO_FLUSH) this.c.flushes++;
     } else this.c.errors++;
     this.complete(local, vq, chain, req.status, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, gen);
-    const next = this.waiting.shift();
-    if (next !== undefined) this.io(next.local, next.vq, next.chain, next.req);
+    if (this.waiting.length !== 0) {
+      const next = this.waiting.shift()!;
+      this.io(next.local, next.vq, next.chain, next.req);
+    }
     // Inline I/O drains to 0 after every request: look before splicing (splice allocates).
     if (this.inFlight === 0 && this.waiting.length === 0 && this.drainWaiters.length !== 0) for (const f of this.drainWaiters.splice(0)) f();
   }

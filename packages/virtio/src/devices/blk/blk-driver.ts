@@ -214,14 +214,20 @@ export class VirtioBlkDriver {
     const viaTable = this.useIndirect && r.data.length + 2 <= BLK_DRIVER_INDIRECT_MAX;
     // Device-readable: the header (and the data of OUT-like requests);
     // device-writable: the data of IN-like requests, then the status byte.
+    // Filled by index and cut to size: `length = 0` would drop the backing
+    // stores and the pushes would allocate them again, per request.
     const readable = this.out;
     const writable = this.in;
-    readable.length = 0;
-    writable.length = 0;
-    readable.push(spare.hdr);
-    const data = toDevice ? readable : writable;
-    for (let i = 0; i < r.data.length; i++) data.push(r.data[i]!);
-    writable.push(spare.st);
+    let nr = 0;
+    let nw = 0;
+    readable[nr++] = spare.hdr;
+    for (let i = 0; i < r.data.length; i++) {
+      if (toDevice) readable[nr++] = r.data[i]!;
+      else writable[nw++] = r.data[i]!;
+    }
+    writable[nw++] = spare.st;
+    if (readable.length !== nr) readable.length = nr;
+    if (writable.length !== nw) writable.length = nw;
     const head = dq.add(readable, writable, viaTable ? spare.viaTable : undefined);
     if (head === undefined) {
       this.spare[q]!.push(spare);
@@ -240,17 +246,40 @@ export class VirtioBlkDriver {
     return true;
   }
 
-  /** Reaps the completions of queue `q`. */
+  /** Reaps the completions of queue `q` (into `out` when given, appended). */
   reap(q: number, out: BlkCompletion[] = []): BlkCompletion[] {
+    const n = out.length;
+    const got = this.reapInto(q, out, n);
+    if (out.length !== n + got) out.length = n + got;
+    return out;
+  }
+
+  /**
+   * Reaps the completions of queue `q` into `out` from index `at`,
+   * refilling the completion objects already there (new ones only past
+   * its end), and returns how many: a driver loop that passes the same
+   * array every time allocates nothing per completion. `out` is never
+   * shortened; entries past the count are stale.
+   */
+  reapInto(q: number, out: BlkCompletion[], at = 0): number {
     const dq = this.queues[q]!;
+    let n = at;
     for (let u = dq.getUsed(); u !== undefined; u = dq.getUsed()) {
       const s = this.slots[q]![u.head];
       if (s === undefined) throw new VirtioError('ERR_INVALID_STATE', `queue ${q}: the device completed head ${u.head}, which is not in flight`);
       this.slots[q]![u.head] = undefined;
-      out.push({ token: s.token, status: this.memory.readU8(s.status), len: u.len });
+      const status = this.memory.readU8(s.status);
+      const c = out[n] as { token: number; status: number; len: number } | undefined;
+      if (c === undefined) out[n] = { token: s.token, status, len: u.len };
+      else {
+        c.token = s.token;
+        c.status = status;
+        c.len = u.len;
+      }
+      n++;
       this.spare[q]!.push(s);
     }
-    return out;
+    return n - at;
   }
 
   /** Requests in flight on queue `q`. */

@@ -97,6 +97,8 @@ function gather(memory: GuestMemory, segs: readonly Segment[], skip: number, dst
  * then a 1-byte status, allocates only the array.
  */
 function cut(segs: readonly Segment[], from: number, len: number): Segment[] {
+  // The usual read: one data segment, then the status byte's.
+  if (from === 0 && segs.length !== 0 && segs[0]!.len === len) return [segs[0]!];
   const out: Segment[] = [];
   let skip = from;
   let left = len;
@@ -123,8 +125,20 @@ function u64(view: DataView, at: number): number {
 
 const immediateAt = (status: number, statusCode: number, why: string): BlkImmediate => ({ kind: 'status', statusCode, status, why });
 
-/** Parses `chain` (QEMU virtio_blk_handle_request's checks, in its order). */
-export function parseBlkRequest(chain: DescriptorChain, memory: GuestMemory, limits: BlkLimits): ParsedRequest {
+/** A BlkRequest parseBlkRequest refills in place (its `own` argument). */
+type OwnRequest = { -readonly [K in keyof BlkRequest]: BlkRequest[K] };
+
+/**
+ * Parses `chain` (QEMU virtio_blk_handle_request's checks, in its order).
+ *
+ * `own`: the caller's request objects by head, for chains from a queue
+ * with `reuseChains`. A read or write then refills the head's object
+ * rather than allocating one (and keeps its one-segment data array when
+ * the chain's segments are the same objects); it lives as long as the
+ * chain, until the head is made available again. Other results are new
+ * objects.
+ */
+export function parseBlkRequest(chain: DescriptorChain, memory: GuestMemory, limits: BlkLimits, own?: (BlkRequest | undefined)[]): ParsedRequest {
   if (chain.writable.length === 0 || chain.readable.length === 0) return { kind: 'malformed', reason: 'virtio-blk missing headers (5.2.6: header readable, status writable)' };
   if (chain.readableBytes < BLK_HEADER_SIZE) {
     return { kind: 'malformed', reason: `virtio-blk request outhdr too short (${chain.readableBytes} device-readable bytes, need ${BLK_HEADER_SIZE})` };
@@ -148,7 +162,11 @@ export function parseBlkRequest(chain: DescriptorChain, memory: GuestMemory, lim
   }
   const last = chain.writable[chain.writable.length - 1]!;
   const status = last.addr + last.len - 1;
-  const writableData = cut(chain.writable, 0, chain.writableBytes - 1);
+  const prev = own?.[chain.head] as OwnRequest | undefined;
+  // The usual read's data: the first of two writable segments, the second
+  // the status byte; the same segment object as last time keeps the array.
+  const w = chain.writable;
+  const writableData = prev !== undefined && w.length === 2 && w[1]!.len === 1 && prev.data.length === 1 && prev.data[0] === w[0] ? prev.data : cut(w, 0, chain.writableBytes - 1);
 
   switch (type) {
     case VIRTIO_BLK_T_IN:
@@ -160,7 +178,19 @@ export function parseBlkRequest(chain: DescriptorChain, memory: GuestMemory, lim
       if (bytes % SECTOR_SIZE !== 0) return immediateAt(status, VIRTIO_BLK_S_IOERR, `data length ${bytes} is not a multiple of ${SECTOR_SIZE}`);
       const sectors = bytes >>> SECTOR_SHIFT;
       if (!(sector + sectors <= limits.capacitySectors)) return immediateAt(status, VIRTIO_BLK_S_IOERR, `sectors [${sector}, +${sectors}) beyond the capacity ${limits.capacitySectors}`);
-      return { kind: 'io', type, sector, sectors, data, dataBytes: bytes, status };
+      if (own === undefined) return { kind: 'io', type, sector, sectors, data, dataBytes: bytes, status };
+      if (prev === undefined) {
+        const fresh: BlkRequest = { kind: 'io', type, sector, sectors, data, dataBytes: bytes, status };
+        own[chain.head] = fresh;
+        return fresh;
+      }
+      prev.type = type;
+      prev.sector = sector;
+      prev.sectors = sectors;
+      prev.data = data;
+      prev.dataBytes = bytes;
+      prev.status = status;
+      return prev;
     }
     case VIRTIO_BLK_T_FLUSH:
       return { kind: 'io', type, sector: 0, sectors: 0, data: [], dataBytes: 0, status };

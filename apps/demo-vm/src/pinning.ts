@@ -1,0 +1,103 @@
+/**
+ * Thread pinning: each vCPU and iothread worker on a CPU of its own, what
+ * QEMU users do with `taskset -p` on the thread ids query-cpus-fast and
+ * query-iothreads report (libvirt: vcpupin, iothreadpin). QEMU pins
+ * nothing by default and neither do we (`--pin off`).
+ *
+ * Why it matters here: the vCPU and the iothread each poll (halt polling,
+ * adaptive polling) on a core. The scheduler now and then wakes one onto
+ * the other's core; two pollers on one core take turns, each spinning out
+ * its window while the other, which would end the wait, cannot run, and
+ * the load balancer leaves "cache-hot" threads where they are for a while.
+ * In the blk-iops run the two busy threads shared a core in 2% of samples,
+ * and the iothread went to sleep ~100 times a second; pinned, a third of
+ * that (README, Benchmarks).
+ *
+ * Node has no thread-affinity call: the main thread runs util-linux's
+ * `taskset -p -c CPU TID` (sched_setaffinity) on each worker's kernel
+ * thread id (osThreadId). Pool workers (--aio threads) are left to the
+ * scheduler.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+
+/** `--pin`: off, auto (round-robin over the CPUs this process may use), or an explicit CPU list (threads in order: vCPUs, then iothreads). */
+export type PinMode = 'off' | 'auto' | readonly number[];
+
+/** A thread to pin: its name in the report and its kernel id. */
+export interface PinTarget {
+  readonly name: string;
+  readonly tid: number | null;
+}
+
+/** A thread as pinned. */
+export interface Pinned {
+  readonly name: string;
+  readonly tid: number;
+  readonly cpu: number;
+}
+
+/** A CPU list as Linux writes it ("0-3,8,10-11"); undefined when malformed. */
+export function parseCpuList(text: string): number[] | undefined {
+  const out: number[] = [];
+  for (const part of text.trim().split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (m === null) return undefined;
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (hi < lo || hi - lo > 4096) return undefined;
+    for (let c = lo; c <= hi; c++) out.push(c);
+  }
+  return out.length === 0 ? undefined : [...new Set(out)].sort((a, b) => a - b);
+}
+
+/** The CPUs this process may run on (Linux: Cpus_allowed_list), else 0 … availableParallelism − 1. */
+export function allowedCpus(): number[] {
+  try {
+    const m = /^Cpus_allowed_list:\s*(.+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    const list = m === null ? undefined : parseCpuList(m[1]!);
+    if (list !== undefined) return list;
+  } catch {
+    // not Linux
+  }
+  return Array.from({ length: availableParallelism() }, (_, i) => i);
+}
+
+/** Which CPU the k-th thread gets: round-robin over `cpus` (auto) or over the list. */
+export function pinPlan(mode: 'auto' | readonly number[], threads: number, cpus: readonly number[]): number[] {
+  const over = mode === 'auto' ? cpus : mode;
+  return Array.from({ length: threads }, (_, k) => over[k % over.length]!);
+}
+
+/** A pinning that could not be done (exit status 1, like a bad flag). */
+export class PinError extends Error {
+  override name = 'PinError';
+  readonly code = 'ERR_PIN';
+}
+
+/**
+ * Pins each target to its CPU of the plan (sched_setaffinity through
+ * taskset). Throws PinError when a thread id is unknown (not Linux) or
+ * taskset fails (not installed, not permitted).
+ */
+export function pinThreads(mode: 'auto' | readonly number[], targets: readonly PinTarget[]): Pinned[] {
+  const cpus = allowedCpus();
+  if (mode !== 'auto') {
+    const bad = mode.filter((c) => !cpus.includes(c));
+    if (bad.length > 0) throw new PinError(`--pin: CPU ${bad.join(', ')} is not one this process may use (${cpus.join(',')})`);
+  }
+  const plan = pinPlan(mode, targets.length, cpus);
+  return targets.map((t, k) => {
+    if (t.tid === null) throw new PinError(`--pin: the kernel thread id of ${t.name} is unknown (pinning needs Linux /proc)`);
+    const cpu = plan[k]!;
+    try {
+      execFileSync('taskset', ['-p', '-c', String(cpu), String(t.tid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (e) {
+      const err = e as { code?: string; stderr?: Buffer };
+      const why = err.code === 'ENOENT' ? 'taskset (util-linux) is not installed' : (err.stderr?.toString().trim() || String(e));
+      throw new PinError(`--pin: could not pin ${t.name} (thread ${t.tid}) to CPU ${cpu}: ${why}`);
+    }
+    return { name: t.name, tid: t.tid, cpu };
+  });
+}
