@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withWatchdog } from '@vmloop/test-kit';
 import { afterEach, describe, expect, it } from 'vitest';
+import { allowedCpus } from '../src/pinning.js';
 import { splitJson } from '../src/qmp.js';
 import { resultOf, startDemo } from './run-demo.js';
 
@@ -128,8 +129,9 @@ describe('demo-vm / qmp', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vmloop-qmp-'));
     dirs.push(dir);
     const sock = join(dir, 'qmp.sock');
-    // CPU 0 for all: every machine has it, and a single-CPU mask is unambiguous.
-    const { child, done } = startDemo(['--qmp', sock, '--duration', '60', '--json', '--memory', '64', '--vcpus', '1', '--disks', '1', '--iothreads', '1', '--pin', '0']);
+    // One CPU for all, the first this process may use: a single-CPU mask is unambiguous.
+    const cpu = String(allowedCpus()[0]);
+    const { child, done } = startDemo(['--qmp', sock, '--duration', '60', '--json', '--memory', '64', '--vcpus', '1', '--disks', '1', '--iothreads', '1', '--pin', cpu]);
     const kill = setTimeout(() => child.kill('SIGKILL'), 60_000);
     try {
       const c = await connect(sock);
@@ -139,16 +141,16 @@ describe('demo-vm / qmp', () => {
       const cpus = ((await c.cmd('query-cpus-fast', 'cpus')) as { return: Msg[] }).return;
       for (const x of [...io, ...cpus]) {
         const status = readFileSync(`/proc/${child.pid}/task/${x['thread-id'] as number}/status`, 'utf8');
-        expect(/^Cpus_allowed_list:\s*(.+)$/m.exec(status)?.[1], JSON.stringify(x)).toBe('0');
+        expect(/^Cpus_allowed_list:\s*(.+)$/m.exec(status)?.[1], JSON.stringify(x)).toBe(cpu);
       }
       expect(await c.cmd('quit', 'quit')).toMatchObject({ return: {} });
       const r = await done;
       expect(r.code, r.stderr).toBe(0);
       const j = resultOf(r);
-      expect(j.config).toMatchObject({ pin: '0' });
+      expect(j.config).toMatchObject({ pin: cpu });
       expect((j.threads as { name: string; pinnedCpu: number | null }[]).filter((t) => t.pinnedCpu !== null).map((t) => [t.name, t.pinnedCpu])).toEqual([
-        ['vcpu0', 0],
-        ['iothread0', 0],
+        ['vcpu0', Number(cpu)],
+        ['iothread0', Number(cpu)],
       ]);
     } finally {
       clearTimeout(kill);
