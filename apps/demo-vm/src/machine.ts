@@ -155,9 +155,10 @@ export class Machine {
       this.iothreads.push(await BlkIothread.start({ name: `iothread${i}`, poll, memory: this.memory.handle, poolMax: o.poolMax, poolSpins: o.poolSpins, completionBatch: o.poolBatch, aio: o.aio, clocks: this.clocks.handle, trace }));
     }
     if (o.pin !== 'off') {
-      const targets: PinTarget[] = this.vcpus.map((v) => ({ name: `vcpu${v.index}`, tid: v.osThreadId }));
-      for (const t of this.iothreads) targets.push({ name: t.name, tid: (await t.iothread.query()).osThreadId });
-      this.pinnedThreads = pinThreads(o.pin, targets);
+      const vcpus: PinTarget[] = this.vcpus.map((v) => ({ name: `vcpu${v.index}`, tid: v.osThreadId }));
+      const iothreads: PinTarget[] = [];
+      for (const t of this.iothreads) iothreads.push({ name: t.name, tid: (await t.iothread.query()).osThreadId });
+      this.pinnedThreads = pinThreads(o.pin, vcpus, iothreads);
     }
     this.hosts = o.iothreads === 0 ? [new LocalBlkHost(this.ctx, { memory: this.memory.handle, poolMax: o.poolMax, poolSpins: o.poolSpins, completionBatch: o.poolBatch, aio: o.aio })] : this.iothreads;
     // Every doorbell notifier must be in the table before the vCPUs get its handle.

@@ -97,7 +97,7 @@ export function buildCommand(): Command {
     .addOption(new Option('--ioeventfd <on|off>', 'doorbells set a notifier from the vCPU (on) or take a synchronous exit to the main thread (off)').choices(['on', 'off']).default('on'))
     .addOption(new Option('--halt-poll-ns <ns>', 'a halted vCPU polls for interrupts this long before it sleeps (KVM halt_poll_ns, 200000 there; 0 here: on two cores a polling vCPU takes the core its iothread needs)').default(0).argParser(int('--halt-poll-ns', 0, 1e9)))
     .addOption(
-      new Option('--pin <cpus>', 'pin each vCPU and iothread worker to a CPU (taskset -p on its thread id, as QEMU users pin vCPU and iothread threads): off, auto (round-robin over the CPUs this process may use) or a list such as 0,1 (vCPUs first, then iothreads)')
+      new Option('--pin <cpus>', 'pin each vCPU and iothread worker to a CPU (taskset -p on its thread id, as QEMU users pin vCPU and iothread threads): off, auto (round-robin over the CPUs this process may use, iothread j off vCPU j\'s CPU) or a list such as 0,1 (vCPUs first, then iothreads)')
         .default('off')
         .argParser(pinMode),
     )

@@ -64,10 +64,24 @@ export function allowedCpus(): number[] {
   return Array.from({ length: availableParallelism() }, (_, i) => i);
 }
 
-/** Which CPU the k-th thread gets: round-robin over `cpus` (auto) or over the list. */
-export function pinPlan(mode: 'auto' | readonly number[], threads: number, cpus: readonly number[]): number[] {
-  const over = mode === 'auto' ? cpus : mode;
-  return Array.from({ length: threads }, (_, k) => over[k % over.length]!);
+/**
+ * Which CPU each thread gets, vCPUs first, then iothreads. A list: thread
+ * k gets its k-th entry (round-robin). Auto: round-robin over `cpus`, but
+ * iothread j never on the CPU of vCPU j when there is another — vCPU j and
+ * iothread j poll for each other (disk d is driven by vCPU d mod vcpus
+ * and served by iothread d mod iothreads), and two pollers on one core
+ * take turns.
+ */
+export function pinPlan(mode: 'auto' | readonly number[], vcpus: number, iothreads: number, cpus: readonly number[]): number[] {
+  if (mode !== 'auto') return Array.from({ length: vcpus + iothreads }, (_, k) => mode[k % mode.length]!);
+  const n = cpus.length;
+  const plan = Array.from({ length: vcpus }, (_, i) => cpus[i % n]!);
+  for (let j = 0; j < iothreads; j++) {
+    let c = (vcpus + j) % n;
+    if (n > 1 && j < vcpus && cpus[c] === plan[j]) c = (c + 1) % n;
+    plan.push(cpus[c]!);
+  }
+  return plan;
 }
 
 /** A pinning that could not be done (exit status 1, like a bad flag). */
@@ -77,17 +91,18 @@ export class PinError extends Error {
 }
 
 /**
- * Pins each target to its CPU of the plan (sched_setaffinity through
- * taskset). Throws PinError when a thread id is unknown (not Linux) or
+ * Pins each vCPU and iothread to its CPU of the plan (sched_setaffinity
+ * through taskset). Throws PinError when a thread id is unknown (not Linux) or
  * taskset fails (not installed, not permitted).
  */
-export function pinThreads(mode: 'auto' | readonly number[], targets: readonly PinTarget[]): Pinned[] {
+export function pinThreads(mode: 'auto' | readonly number[], vcpus: readonly PinTarget[], iothreads: readonly PinTarget[]): Pinned[] {
   const cpus = allowedCpus();
   if (mode !== 'auto') {
     const bad = mode.filter((c) => !cpus.includes(c));
     if (bad.length > 0) throw new PinError(`--pin: CPU ${bad.join(', ')} is not one this process may use (${cpus.join(',')})`);
   }
-  const plan = pinPlan(mode, targets.length, cpus);
+  const plan = pinPlan(mode, vcpus.length, iothreads.length, cpus);
+  const targets = [...vcpus, ...iothreads];
   return targets.map((t, k) => {
     if (t.tid === null) throw new PinError(`--pin: the kernel thread id of ${t.name} is unknown (pinning needs Linux /proc)`);
     const cpu = plan[k]!;

@@ -54,16 +54,21 @@ describe('demo-vm / options', () => {
 });
 
 describe('demo-vm / pinning', () => {
-  it('reads Linux CPU lists, plans round-robin, and refuses CPUs the process may not use', () => {
+  it('reads Linux CPU lists, plans round-robin with each iothread off its vCPU\'s CPU, and refuses CPUs the process may not use', () => {
     expect(parseCpuList('0-3,8,10-11')).toEqual([0, 1, 2, 3, 8, 10, 11]);
     expect(parseCpuList('1,1,0')).toEqual([0, 1]);
     expect(parseCpuList('')).toBeUndefined();
     expect(parseCpuList('a')).toBeUndefined();
-    expect(pinPlan('auto', 5, [2, 5])).toEqual([2, 5, 2, 5, 2]);
-    expect(pinPlan([7], 3, [0, 1])).toEqual([7, 7, 7]);
+    // vCPUs then iothreads; iothread j off vCPU j's CPU when there is another.
+    expect(pinPlan('auto', 1, 1, [2, 5])).toEqual([2, 5]);
+    expect(pinPlan('auto', 2, 2, [0, 1])).toEqual([0, 1, 1, 0]);
+    expect(pinPlan('auto', 2, 2, [0, 1, 2, 3])).toEqual([0, 1, 2, 3]);
+    expect(pinPlan('auto', 2, 1, [0])).toEqual([0, 0, 0]);
+    expect(pinPlan([7], 2, 1, [0, 1])).toEqual([7, 7, 7]);
+    expect(pinPlan([3, 1], 1, 2, [0, 1])).toEqual([3, 1, 3]);
     const cpus = allowedCpus();
     expect(cpus.length).toBeGreaterThan(0);
-    expect(() => pinThreads([Math.max(...cpus) + 1], [{ name: 'vcpu0', tid: process.pid }])).toThrow(PinError);
-    expect(() => pinThreads('auto', [{ name: 'vcpu0', tid: null }])).toThrow(/thread id of vcpu0 is unknown/);
+    expect(() => pinThreads([Math.max(...cpus) + 1], [{ name: 'vcpu0', tid: process.pid }], [])).toThrow(PinError);
+    expect(() => pinThreads('auto', [{ name: 'vcpu0', tid: null }], [])).toThrow(/thread id of vcpu0 is unknown/);
   });
 });
