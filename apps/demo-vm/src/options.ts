@@ -61,10 +61,10 @@ function int(name: string, min: number, max: number) {
 
 function pinMode(v: string): PinMode {
   if (v === 'off' || v === 'auto') return v;
-  const list = parseCpuList(v);
-  if (list === undefined) throw new InvalidArgumentError('--pin must be off, auto or a CPU list such as 0,1 or 0-3');
-  // The list in the order given (thread k gets the k-th), not sorted.
-  return v.split(',').flatMap((part) => parseCpuList(part)!);
+  // Part by part: the list in the order given (thread k gets the k-th), not sorted.
+  const parts = v.split(',').map(parseCpuList);
+  if (parts.some((p) => p === undefined)) throw new InvalidArgumentError('--pin must be off, auto or a CPU list such as 0,1 or 0-3');
+  return parts.flat() as number[];
 }
 
 /** Sizes like 4k, 64K, 1m, 512 (bytes). */
