@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { type BenchCase, defineBenches, type SampleContext } from '@vmloop/bench';
+// The app's own CPU list (/proc/self/status), from its build: the bench runs from build/bench.
+const { allowedCpus } = (await import(new URL('../../dist/pinning.js', import.meta.url).href)) as typeof import('../src/pinning.js');
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const RAW = new URL('./workers/raw-read.js', import.meta.url);
@@ -41,12 +43,12 @@ function vm(ctx: SampleContext, args: readonly string[]): number {
   return r.steadyIops ?? r.iops;
 }
 
-/** Raw fs.readSync of 4 KiB at random offsets on `threads` worker threads for the same time; returns IOPS. */
-async function raw(ctx: SampleContext, threads: number): Promise<number> {
+/** Raw fs.readSync of 4 KiB at random offsets on `threads` worker threads for the same time, thread i on `cpus[i]` if given; returns IOPS. */
+async function raw(ctx: SampleContext, threads: number, cpus: readonly number[] = []): Promise<number> {
   const ms = ctx.quick ? 1000 : 3000;
   const counts = await Promise.all(
     Array.from({ length: threads }, (_, i) => {
-      const w = new Worker(RAW, { workerData: { path: image, bs: 4096, ms, seed: i + 1 } });
+      const w = new Worker(RAW, { workerData: { path: image, bs: 4096, ms, seed: i + 1, cpu: cpus[i] } });
       return new Promise<number>((resolve, reject) => {
         w.once('message', resolve);
         w.once('error', reject);
@@ -61,11 +63,21 @@ async function raw(ctx: SampleContext, threads: number): Promise<number> {
  * reads itself (`--aio inline`, no hand-off to a pool worker and back), so
  * the vCPU and the iothread have a core each and both poll (1 ms) rather
  * than sleep; the guest asks for an interrupt every 16 completions; each
- * of the two is pinned to a CPU of its own (--pin auto: two pollers the
+ * of the two is pinned to a CPU of its own (PIN below: two pollers the
  * scheduler puts on one core take turns spinning).
  */
-const TUNED = ['--aio', 'inline', '--halt-poll-ns', '1000000', '--poll-max-ns', '1000000', '--irq-batch', '16', '--pin', 'auto'];
-const VM_RANDREAD = ['--rw', 'randread', '--bs', '4k', '--qd', '32', '--vcpus', '1', '--iothreads', '1', ...TUNED];
+const TUNED = ['--aio', 'inline', '--halt-poll-ns', '1000000', '--poll-max-ns', '1000000', '--irq-batch', '16'];
+/**
+ * The CPU of the threads doing the reads — the VM's iothread, the peer's
+ * one thread — and the vCPU's: two CPUs of one machine can differ by a
+ * third in speed at times (measured here: the same peer 256–264 k IOPS on
+ * CPU 1 against 377–400 k on CPU 0, minutes apart), so the two sides read
+ * on the same CPU, and the VM's vCPU polls on another.
+ */
+const CPUS = allowedCpus();
+const IO_CPU = CPUS[0]!;
+const PIN = CPUS.length > 1 ? ['--pin', `${CPUS[1]},${IO_CPU}`] : ['--pin', 'auto'];
+const VM_RANDREAD = ['--rw', 'randread', '--bs', '4k', '--qd', '32', '--vcpus', '1', '--iothreads', '1', ...TUNED, ...PIN];
 
 const cases: BenchCase[] = [
   {
@@ -74,13 +86,13 @@ const cases: BenchCase[] = [
     unit: '1/s',
     better: 'higher',
     peer: `fs.readSync at random offsets (node ${process.version})`,
-    note: 'demo VM: 1 vCPU, 1 virtio-blk disk (64 MiB image in the page cache), 1 iothread doing the reads (--aio inline), queue depth 32, EVENT_IDX, ioeventfd on, --halt-poll-ns 1000000 --poll-max-ns 1000000 --irq-batch 16 --pin auto; peer: 1 worker thread calling fs.readSync on the same image',
+    note: `demo VM: 1 vCPU, 1 virtio-blk disk (64 MiB image in the page cache), 1 iothread doing the reads (--aio inline), queue depth 32, EVENT_IDX, ioeventfd on, --halt-poll-ns 1000000 --poll-max-ns 1000000 --irq-batch 16 ${PIN.join(' ')} (the iothread on CPU ${IO_CPU}); peer: 1 worker thread calling fs.readSync on the same image, pinned to CPU ${IO_CPU}`,
     samples: 5,
     warmup: 1,
     setup: makeImage,
     teardown: removeImage,
     ours: (ctx) => vm(ctx, VM_RANDREAD),
-    peerSample: (ctx) => raw(ctx, 1),
+    peerSample: (ctx) => raw(ctx, 1, CPUS.length > 1 ? [IO_CPU] : []),
   },
   {
     id: 'virtio.ioeventfd',

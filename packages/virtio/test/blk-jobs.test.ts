@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GuestMemory } from '@vmloop/virtio';
+import { preadRegion } from '../dist/devices/blk/blk-io.js';
 import { blkIo } from '../dist/devices/blk/blk-jobs.js';
 import { IoRequestTable } from '../dist/devices/blk/io-request-table.js';
 import { IO_READ, IO_WRITE } from '../dist/devices/blk/layout.js';
@@ -74,6 +75,28 @@ describe('virtio-blk / the raw-file job', () => {
     const back = new Uint8Array(readFileSync(path));
     expect(back.subarray(0, 512)).toEqual(pattern(512, 1));
     expect(back.subarray(512, 1024)).toEqual(pattern(512, 2));
+  });
+
+  it('an fd the kernel refuses is -errno, not a throw, on the pread, pwrite and readv paths', () => {
+    const { fd, run } = setup(pattern(8192, 5));
+    closeSync(fd);
+    expect(run(IO_READ, 0, [{ addr: 0x1000, len: 4096 }])).toBe(-9); // EBADF
+    expect(run(IO_WRITE, 0, [{ addr: 0x1000, len: 4096 }])).toBe(-9);
+    expect(run(IO_READ, 0, [{ addr: 0x1000, len: 512 }, { addr: 0x2000, len: 512 }])).toBe(-9);
+  });
+
+  it('preadRegion (the batched read of the inline dataplane): the bytes where they belong, zeroes past the end, 0 bytes is 0', () => {
+    const file = pattern(6000, 9);
+    const { memory, fd } = setup(file);
+    const bytes = memory.regions[0]!.bytes;
+    expect(preadRegion(fd, bytes, 0x4000, 4096, 0)).toBe(4096);
+    expect(memory.slice(0x4000, 4096)).toEqual(file.subarray(0, 4096));
+    expect(preadRegion(fd, bytes, 0x6000, 4096, 4096)).toBe(4096);
+    expect(memory.slice(0x6000, 1904)).toEqual(file.subarray(4096));
+    expect(memory.slice(0x6000 + 1904, 4096 - 1904)!.every((b) => b === 0)).toBe(true);
+    expect(preadRegion(fd, bytes, 0x9000, 0, 0)).toBe(0);
+    expect(memory.readU8(0x9000)).toBe(0xaa);
+    closeSync(fd);
   });
 
   it('a segment outside guest RAM is -EFAULT, on both paths, and nothing is written', () => {

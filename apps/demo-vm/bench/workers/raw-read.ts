@@ -1,8 +1,15 @@
-/** The peer of virtio.blk-iops: fs.readSync of `bs` bytes at random aligned offsets for `ms`; posts the count. */
+/**
+ * The peer of virtio.blk-iops: fs.readSync of `bs` bytes at random aligned
+ * offsets for `ms`; posts the count. With `cpu`, first pins itself there
+ * (the CPU the VM's iothread gets in the same bench).
+ */
+import { execFileSync } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { osThreadId } from '@vmloop/atomics';
 
-const { path, bs, ms, seed } = workerData as { path: string; bs: number; ms: number; seed: number };
+const { path, bs, ms, seed, cpu } = workerData as { path: string; bs: number; ms: number; seed: number; cpu?: number };
+if (cpu !== undefined) execFileSync('taskset', ['-p', '-c', String(cpu), String(osThreadId())], { stdio: 'ignore' });
 const fd = openSync(path, 'r');
 const blocks = Math.floor(fstatSync(fd).size / bs);
 const buf = new Uint8Array(new SharedArrayBuffer(bs));

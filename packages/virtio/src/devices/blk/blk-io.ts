@@ -12,14 +12,12 @@
  */
 import { fdatasyncSync, readSync, readvSync, writeSync, writevSync } from 'node:fs';
 import type { Segment } from '../../queue/descriptor-chain.js';
-import type { GuestMemory, GuestRegion } from '../../queue/guest-memory.js';
+import type { GuestMemory } from '../../queue/guest-memory.js';
 import { IO_FLUSH, IO_READ, IO_WRITE, IO_WRITE_ZEROES } from './layout.js';
 
 const EIO = 5;
 const EFAULT = 14;
 const ZEROES = new Uint8Array(1 << 16);
-/** The (never filled) view list of a one-segment request. */
-const NO_VIEWS: Uint8Array[] = [];
 
 function errno(e: unknown): number {
   const n = (e as { errno?: unknown }).errno;
@@ -49,45 +47,78 @@ export function blkTransfer(memory: GuestMemory, op: number, fd: number, positio
       }
       return 0;
     }
+    if (op !== IO_READ && op !== IO_WRITE) return -EIO;
     // One data segment, the common case: pread(2)/pwrite(2) straight into
     // the guest RAM region, no view or iovec array per request; several go
     // through views and readv/writev.
-    let region: GuestRegion | undefined;
-    let at = 0;
-    const views: Uint8Array[] = n === 1 ? NO_VIEWS : [];
-    let total = 0;
     if (n === 1) {
       const addr = segs[0]!.addr;
-      total = segs[0]!.len;
-      const r = memory.regionIndex(addr, total);
+      const len = segs[0]!.len;
+      const r = memory.regionIndex(addr, len);
       if (r < 0) return -EFAULT; // the dataplane checked it: a bug, not a guest error
-      region = memory.regions[r]!;
-      at = addr - region.gpa;
-    } else {
-      for (let i = 0; i < n; i++) {
-        const v = memory.slice(segs[i]!.addr, segs[i]!.len);
-        if (v === undefined) return -EFAULT; // the dataplane checked it: a bug, not a guest error
-        views.push(v);
-        total += v.length;
-      }
+      const region = memory.regions[r]!;
+      return op === IO_READ ? preadRegion(fd, region.bytes, addr - region.gpa, len, position) : pwriteRegion(fd, region.bytes, addr - region.gpa, len, position);
+    }
+    const views: Uint8Array[] = [];
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const v = memory.slice(segs[i]!.addr, segs[i]!.len);
+      if (v === undefined) return -EFAULT; // the dataplane checked it: a bug, not a guest error
+      views.push(v);
+      total += v.length;
     }
     let done = 0;
     while (done < total) {
-      let k: number;
-      if (op !== IO_READ && op !== IO_WRITE) k = -1;
-      else if (region !== undefined) k = op === IO_READ ? readSync(fd, region.bytes, at + done, total - done, position + done) : writeSync(fd, region.bytes, at + done, total - done, position + done);
-      else k = op === IO_READ ? readvSync(fd, pending(views, done), position + done) : writevSync(fd, pending(views, done), position + done);
-      if (k < 0) return -EIO;
+      const k = op === IO_READ ? readvSync(fd, pending(views, done), position + done) : writevSync(fd, pending(views, done), position + done);
       if (k === 0) {
         // End of file on a read: the rest reads as zeroes (a sparse tail).
         if (op !== IO_READ) return -EIO;
-        if (region !== undefined) region.bytes.fill(0, at + done, at + total);
-        else for (const v of pending(views, done)) v.fill(0);
+        for (const v of pending(views, done)) v.fill(0);
         break;
       }
       done += k;
     }
     return total;
+  } catch (e) {
+    return errno(e);
+  }
+}
+
+/**
+ * pread(2) of `len` bytes at file byte `position` into `bytes[at, at +
+ * len)` — a guest RAM region's bytes — until done (QEMU
+ * handle_aiocb_rw_linear). End of file reads as zeroes (a sparse tail).
+ * Returns `len`, or -errno; never throws. The inline dataplane calls it
+ * for each one-segment read of a batch, with the arguments it worked out
+ * while popping, so nothing but this runs between two preads.
+ */
+export function preadRegion(fd: number, bytes: Uint8Array, at: number, len: number, position: number): number {
+  try {
+    let done = 0;
+    while (done < len) {
+      const k = readSync(fd, bytes, at + done, len - done, position + done);
+      if (k === 0) {
+        bytes.fill(0, at + done, at + len);
+        break;
+      }
+      done += k;
+    }
+    return len;
+  } catch (e) {
+    return errno(e);
+  }
+}
+
+/** pwrite(2) of `bytes[at, at + len)` at file byte `position` until done; -EIO if the file takes nothing, -errno on error. Never throws. */
+function pwriteRegion(fd: number, bytes: Uint8Array, at: number, len: number, position: number): number {
+  try {
+    let done = 0;
+    while (done < len) {
+      const k = writeSync(fd, bytes, at + done, len - done, position + done);
+      if (k === 0) return -EIO;
+      done += k;
+    }
+    return len;
   } catch (e) {
     return errno(e);
   }
