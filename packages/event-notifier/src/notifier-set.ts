@@ -58,8 +58,13 @@ export class NotifierSet {
   /** Per slot: the scan generation that last reported it (dedupe). */
   private readonly reportedIn: Uint32Array;
   private generation = 0;
-  /** Slots reported by the last scan: re-checked by the next (level-triggered). */
-  private lastReady: number[] = [];
+  /** Slots reported by the last scan (the first lastReadyCount): re-checked by the next (level-triggered). */
+  private lastReady: Int32Array;
+  private lastReadyCount = 0;
+  /** The next scan's list of reported slots (swapped with lastReady after it). */
+  private nextReady: Int32Array;
+  /** Where poll/wait scan into before copying out what they return. */
+  private readonly scratch: EventNotifier[] = [];
   /** Slots found already set by `add`: reported by the next scan. */
   private addedReady: number[] = [];
   private watchCount = 0;
@@ -81,6 +86,8 @@ export class NotifierSet {
     this.bitmap = this.arena.bitmap;
     this.watched = new Uint8Array(capacity);
     this.reportedIn = new Uint32Array(capacity);
+    this.lastReady = new Int32Array(capacity);
+    this.nextReady = new Int32Array(capacity);
   }
 
   /** A new, empty set. @thread any (the caller becomes its home thread) */
@@ -176,7 +183,20 @@ export class NotifierSet {
   /** The watched notifiers that are set now, without sleeping. @thread home */
   poll(): readonly EventNotifier[] {
     this.checkOpen();
-    return this.scan();
+    return this.copyOut(this.scan(this.scratch));
+  }
+
+  /**
+   * poll() into the caller's array: writes the ready notifiers to
+   * `out[0 … n)` (growing it if needed; never shortening it, so entries
+   * from `n` on are stale) and returns `n`. A caller that passes the same
+   * array every time allocates nothing (a vCPU's interrupt check on every
+   * loop round).
+   * @thread home
+   */
+  pollInto(out: EventNotifier[]): number {
+    this.checkOpen();
+    return this.scan(out);
   }
 
   /**
@@ -200,8 +220,8 @@ export class NotifierSet {
     for (;;) {
       // (A) in layout.ts: read the doorbell before scanning.
       const seq = this.doorbell.load();
-      const ready = this.scan();
-      if (ready.length > 0) return ready;
+      const n = this.scan(this.scratch);
+      if (n > 0) return this.copyOut(n);
       if (slept) c.spuriousWakeups++;
       if (spins > 0) {
         while (spins > 0 && this.doorbell.load() === seq) spins--;
@@ -234,8 +254,8 @@ export class NotifierSet {
     let slept = false;
     for (;;) {
       const seq = this.doorbell.load();
-      const ready = this.scan();
-      if (ready.length > 0) return ready;
+      const n = this.scan(this.scratch);
+      if (n > 0) return this.copyOut(n);
       if (slept) c.spuriousWakeups++;
       const remaining = deadline - performance.now();
       if (remaining <= 0) return [];
@@ -272,22 +292,31 @@ export class NotifierSet {
     return this.lastCombined!;
   }
 
-  /** Collects ready watched slots: last round's still-set ones, add()'s, then the bitmap. */
-  private scan(): readonly EventNotifier[] {
+  /** The first `n` of scratch as a new array (what poll and wait return), or the shared empty one. */
+  private copyOut(n: number): readonly EventNotifier[] {
+    return n === 0 ? NONE : this.scratch.slice(0, n);
+  }
+
+  /**
+   * Collects ready watched slots into `out[0 … n)` and returns n: last
+   * round's still-set ones, add()'s, then the bitmap. Allocates nothing
+   * (beyond growing `out` the first times).
+   */
+  private scan(out: EventNotifier[]): number {
     // Fast path: nothing can be ready if the doorbell did not move since it
     // was read before the last scan (a set whose bits that scan missed bumps
     // the doorbell after them) and nothing is pending from that scan or add().
     const seq = this.doorbell.load();
-    if (seq === this.scannedSeq && this.lastReady.length === 0 && this.addedReady.length === 0) return NONE;
+    if (seq === this.scannedSeq && this.lastReadyCount === 0 && this.addedReady.length === 0) return 0;
     this.scannedSeq = seq;
     this.counters.scans++;
     const gen = ++this.generation === 0x1_0000_0000 ? this.resetGenerations() : this.generation;
-    const out: EventNotifier[] = [];
-    const slots: number[] = [];
     const previous = this.lastReady;
-    for (let k = 0; k < previous.length; k++) this.take(previous[k]!, gen, out, slots);
+    const slots = this.nextReady;
+    let n = 0;
+    for (let k = 0; k < this.lastReadyCount; k++) n = this.take(previous[k]!, gen, out, slots, n);
     if (this.addedReady.length > 0) {
-      for (const slot of this.addedReady) this.take(slot, gen, out, slots);
+      for (const slot of this.addedReady) n = this.take(slot, gen, out, slots, n);
       this.addedReady = [];
     }
     const summary = this.summary;
@@ -305,23 +334,27 @@ export class NotifierSet {
         while (bits !== 0) {
           const i = 31 - Math.clz32(bits & -bits);
           bits &= bits - 1;
-          this.take(w * 32 + i, gen, out, slots);
+          n = this.take(w * 32 + i, gen, out, slots, n);
         }
       }
     }
+    // This scan's slots are the next one's previous; the old list is reused.
+    this.nextReady = previous;
     this.lastReady = slots;
-    this.counters.reported += out.length;
-    return out.length === 0 ? NONE : out;
+    this.lastReadyCount = n;
+    this.counters.reported += n;
+    return n;
   }
 
-  /** Reports `slot` once per scan if it is watched and set. */
-  private take(slot: number, gen: number, out: EventNotifier[], slots: number[]): void {
-    if (this.watched[slot] !== 1 || this.reportedIn[slot] === gen) return;
-    const n = this.notifiers[slot]!;
-    if (!n.isSetUnchecked()) return;
+  /** Reports `slot` (as out[n] and slots[n]) once per scan if it is watched and set; returns the new count. */
+  private take(slot: number, gen: number, out: EventNotifier[], slots: Int32Array, n: number): number {
+    if (this.watched[slot] !== 1 || this.reportedIn[slot] === gen) return n;
+    const notifier = this.notifiers[slot]!;
+    if (!notifier.isSetUnchecked()) return n;
     this.reportedIn[slot] = gen;
-    out.push(n);
-    slots.push(slot);
+    out[n] = notifier;
+    slots[n] = slot;
+    return n + 1;
   }
 
   private resetGenerations(): number {

@@ -33,6 +33,37 @@ describe('event-notifier / set', () => {
     expect(s.poll()).toEqual([n]);
   });
 
+  it('pollInto fills the caller\'s array from 0 and returns the count: the same answers as poll, level-triggered, the array reused', () => {
+    const s = NotifierSet.create({ capacity: 64 });
+    const ns = Array.from({ length: 64 }, () => s.createNotifier());
+    for (const n of ns) s.add(n);
+    const out: EventNotifier[] = [];
+    expect(s.pollInto(out)).toBe(0);
+    ns[5]!.set();
+    ns[40]!.set();
+    ns[63]!.set();
+    expect(s.pollInto(out)).toBe(3);
+    expect(out.map((n) => n.slot).sort((a, b) => a - b)).toEqual([5, 40, 63]);
+    // Still set: reported again (each once), into the same array.
+    const again = s.pollInto(out);
+    expect(out.slice(0, again).map((n) => n.slot).sort((a, b) => a - b)).toEqual([5, 40, 63]);
+    ns[40]!.testAndClear();
+    ns[63]!.testAndClear();
+    expect(s.pollInto(out)).toBe(1);
+    expect(out[0]).toBe(ns[5]);
+    expect(out.length).toBe(3); // never shortened: out[1], out[2] are stale
+    ns[5]!.testAndClear();
+    expect(s.pollInto(out)).toBe(0);
+    // poll() still returns its own array, not the one pollInto filled.
+    ns[9]!.set();
+    const mine = s.poll();
+    expect(mine).toEqual([ns[9]]);
+    expect(s.pollInto(out)).toBe(1);
+    expect(mine).toEqual([ns[9]]);
+    s.close();
+    expect(codeOf(() => s.pollInto(out))).toBe('ERR_SET_CLOSED');
+  });
+
   it('add() of an already-set notifier reports it; a set through another object is seen', () => {
     const s = NotifierSet.create({ capacity: 4 });
     const n = s.createNotifier({ active: true });

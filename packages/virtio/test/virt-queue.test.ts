@@ -186,6 +186,29 @@ describe('virtqueue / 2.7.13 supplying buffers', () => {
     expect(p.queue.stats).toMatchObject({ popped: 4, pushed: 4 });
   });
 
+  it('getUsedHead: the head, its len in usedLen, -1 when nothing is published; a head not in flight is ERR_INVALID_STATE', () => {
+    const p = makePair();
+    const heads = [0, 1].map((i) => p.driver.add([buf(i)], [buf(10 + i, 512)])!);
+    p.driver.needsKick();
+    expect(p.driver.usedLen).toBe(0);
+    expect(p.driver.getUsedHead()).toBe(-1);
+    const chains = [p.queue.pop()!, p.queue.pop()!];
+    p.queue.pushUsed(chains[1]!.head, 200);
+    p.queue.pushUsed(chains[0]!.head, 512);
+    expect(p.driver.getUsedHead()).toBe(heads[1]);
+    expect(p.driver.usedLen).toBe(200);
+    expect(p.driver.getUsedHead()).toBe(heads[0]);
+    expect(p.driver.usedLen).toBe(512);
+    expect(p.driver.getUsedHead()).toBe(-1);
+    expect(p.driver.usedLen).toBe(512); // the last one returned
+    expect(p.driver.numFree).toBe(16);
+    expect(p.driver.stats.reclaimed).toBe(2);
+    // A device that publishes a head twice: the driver's own check.
+    p.raw.setUsedElem(2, { id: heads[0]!, len: 1 });
+    p.raw.setUsedIdx(3);
+    expect(codeOf(() => p.driver.getUsedHead())).toBe('ERR_INVALID_STATE');
+  });
+
   it('chains complete in any order', () => {
     const p = makePair();
     const heads = [0, 1, 2].map((i) => p.driver.add([buf(i)], [buf(10 + i)])!);

@@ -90,7 +90,7 @@ export interface AddOptions {
 export interface DriverQueueStats {
   /** Chains added. */
   readonly added: number;
-  /** Used elements reclaimed by getUsed. */
+  /** Used elements reclaimed by getUsedHead (or getUsed). */
   readonly reclaimed: number;
   /** needsKick answers of true. */
   readonly kicks: number;
@@ -121,6 +121,7 @@ export class DriverQueue {
   private kickedAt: number; // avail.idx published by the last needsKick
   private lastUsed: number; // next used element to reclaim
   private usedSeen: number; // used.idx as last loaded
+  private lastLen = 0; // used.ring[].len of the element getUsedHead returned last
   private interruptsOn = true;
   private freeHead = 0;
   private free: number;
@@ -275,23 +276,35 @@ export class DriverQueue {
 
   /**
    * The next used element, or undefined when the device has published
-   * none (virtqueue_get_buf). Loads used.idx (atomic; pairs with the store
-   * in VirtQueue.pushUsed), then reads the element, then frees the chain's
-   * descriptors. With EVENT_IDX and interrupts enabled it moves
-   * `used_event` to the new position, as Linux does. Throws
-   * ERR_INVALID_STATE when the device returns a head that is not in
-   * flight (a device bug).
+   * none (virtqueue_get_buf): {@link getUsedHead} as an object.
    */
   getUsed(): { head: number; len: number } | undefined {
+    const head = this.getUsedHead();
+    return head < 0 ? undefined : { head, len: this.lastLen };
+  }
+
+  /**
+   * The head of the next used element, or -1 when the device has
+   * published none (virtqueue_get_buf, which returns the token and writes
+   * the length through a pointer: here {@link usedLen}). Loads used.idx
+   * (atomic; pairs with the store in VirtQueue.pushUsed), then reads the
+   * element, then frees the chain's descriptors. With EVENT_IDX and
+   * interrupts enabled it moves `used_event` to the new position, as
+   * Linux does. Allocates nothing. Throws ERR_INVALID_STATE when the
+   * device returns a head that is not in flight (a device bug).
+   */
+  getUsedHead(): number {
     const idx = this.lastUsed;
     if (idx === this.usedSeen) {
       this.usedSeen = this.raw.usedIdx();
-      if (idx === this.usedSeen) return undefined;
+      if (idx === this.usedSeen) return -1;
     }
-    const { id, len } = this.raw.usedElem(idx & this.mask);
+    const slot = idx & this.mask;
+    const id = this.raw.usedElemId(slot);
     if (!(id < this.size && this.headInFlight[id] === 1)) {
       throw new VirtioError('ERR_INVALID_STATE', `the device returned head ${id} at used index ${idx}, which is not in flight`);
     }
+    this.lastLen = this.raw.usedElemLen(slot);
     this.lastUsed = (idx + 1) & 0xffff;
     this.headInFlight[id] = 0;
     this.inFlightCount--;
@@ -305,7 +318,12 @@ export class DriverQueue {
       d = next;
     }
     if (this.eventIdx && this.interruptsOn) this.raw.setUsedEvent(this.lastUsed);
-    return { head: id, len };
+    return id;
+  }
+
+  /** The length (bytes the device wrote) of the element {@link getUsedHead} returned last; 0 before any. */
+  get usedLen(): number {
+    return this.lastLen;
   }
 
   /**

@@ -29,7 +29,7 @@
  * | writer, in order | reader, in order | spec |
  * |---|---|---|
  * | driver: descriptors + avail.ring[i] (plain), then `avail.idx` (atomic store) — `DriverQueue.needsKick` | device: `avail.idx` (atomic load), then ring[i] and descriptors (plain) — `VirtQueue.pop` | 2.7.13.3, 2.7.13.3.1 |
- * | device: used.ring[i] (plain), then `used.idx` (atomic store) — `VirtQueue.pushUsed` | driver: `used.idx` (atomic load), then used.ring[i] (plain) — `DriverQueue.getUsed` | 2.7.8.2, 2.7.14 |
+ * | device: used.ring[i] (plain), then `used.idx` (atomic store) — `VirtQueue.pushUsed` | driver: `used.idx` (atomic load), then used.ring[i] (plain) — `DriverQueue.getUsedHead` | 2.7.8.2, 2.7.14 |
  * | device: `avail_event` / `used.flags` (store), then `avail.idx` (load) — `VirtQueue.enableNotification` | driver: `avail.idx` (store), then `avail_event` / `used.flags` (load) — `DriverQueue.needsKick` | 2.7.10 |
  * | driver: `used_event` / `avail.flags` (store), then `used.idx` (load) — `DriverQueue.enableInterrupts` | device: `used.idx` (store), then `used_event` / `avail.flags` (load) — `VirtQueue.needsNotification` | 2.7.7 |
  *

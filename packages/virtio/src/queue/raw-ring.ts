@@ -185,7 +185,14 @@ export class RawRing {
   }
   /** used.ring[slot] (plain: read after loading used.idx). */
   usedElem(slot: number): { id: number; len: number } {
-    const at = this.usedRing + usedElemOffset(slot);
-    return { id: this.memory.readU32(at + USED_ELEM_ID), len: this.memory.readU32(at + USED_ELEM_LEN) };
+    return { id: this.usedElemId(slot), len: this.usedElemLen(slot) };
+  }
+  /** used.ring[slot].id alone (plain, as usedElem), without an object. */
+  usedElemId(slot: number): number {
+    return this.memory.readU32(this.usedRing + usedElemOffset(slot) + USED_ELEM_ID);
+  }
+  /** used.ring[slot].len alone (plain, as usedElem). */
+  usedElemLen(slot: number): number {
+    return this.memory.readU32(this.usedRing + usedElemOffset(slot) + USED_ELEM_LEN);
   }
 }

@@ -610,7 +610,7 @@ export class VirtQueue {
    * into its device-writable segments (virtqueue_push). The element is
    * written first, then used.idx with an atomic store (§2.7.8.2), which
    * also publishes any elements fillUsed wrote before it; that store pairs
-   * with the driver's atomic load in DriverQueue.getUsed.
+   * with the driver's atomic load in DriverQueue.getUsedHead.
    * No-op when inactive or broken. Throws ERR_INVALID_ARGUMENT when `head`
    * is not in flight or `len` exceeds the chain's writable bytes: host bugs.
    */
@@ -634,7 +634,7 @@ export class VirtQueue {
   /**
    * Publishes the elements written by fillUsed (QEMU virtqueue_flush):
    * one atomic store of used.idx after them, pairing with the driver's
-   * atomic load in DriverQueue.getUsed. needsNotification covers only
+   * atomic load in DriverQueue.getUsedHead. needsNotification covers only
    * published elements, so ask it after this. No-op when none are
    * pending, or when inactive or broken.
    */

@@ -408,8 +408,8 @@ export class BlkDataplane {
       // without PCID flushes the TLB on every syscall) each other object
       // touched here — the request, its segment array, the segment, the
       // memory's region list — was one more TLB miss and one more cache
-      // miss before the next pread (planned while popping: 194–197 k →
-      // 204–211 k IOPS, the blk-iops command, alternating runs).
+      // miss before the next pread (planned while popping: 281–295 k →
+      // 300–308 k IOPS, the demo's blk-iops command, alternating runs).
       for (let i = 0; i < n; i++) {
         const at = i * IO_FIELDS;
         const len = io[at + 2]!;

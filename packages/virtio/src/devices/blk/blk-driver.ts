@@ -263,17 +263,17 @@ export class VirtioBlkDriver {
   reapInto(q: number, out: BlkCompletion[], at = 0): number {
     const dq = this.queues[q]!;
     let n = at;
-    for (let u = dq.getUsed(); u !== undefined; u = dq.getUsed()) {
-      const s = this.slots[q]![u.head];
-      if (s === undefined) throw new VirtioError('ERR_INVALID_STATE', `queue ${q}: the device completed head ${u.head}, which is not in flight`);
-      this.slots[q]![u.head] = undefined;
+    for (let head = dq.getUsedHead(); head >= 0; head = dq.getUsedHead()) {
+      const s = this.slots[q]![head];
+      if (s === undefined) throw new VirtioError('ERR_INVALID_STATE', `queue ${q}: the device completed head ${head}, which is not in flight`);
+      this.slots[q]![head] = undefined;
       const status = this.memory.readU8(s.status);
       const c = out[n] as { token: number; status: number; len: number } | undefined;
-      if (c === undefined) out[n] = { token: s.token, status, len: u.len };
+      if (c === undefined) out[n] = { token: s.token, status, len: dq.usedLen };
       else {
         c.token = s.token;
         c.status = status;
-        c.len = u.len;
+        c.len = dq.usedLen;
       }
       n++;
       this.spare[q]!.push(s);
