@@ -45,6 +45,7 @@ import {
   IO_WRITE,
   IO_WRITE_ZEROES,
   SECTOR_SHIFT,
+  SECTOR_SIZE,
   VIRTIO_BLK_ID_BYTES,
   VIRTIO_BLK_S_IOERR,
   VIRTIO_BLK_S_OK,
@@ -416,7 +417,7 @@ export class BlkDataplane {
         if (len >= 0) results[i] = preadRegion(fd, bytes[io[at + 3]!]!, io[at + 1]!, len, io[at]!);
         else if (len === PLAN_GENERAL) {
           const r = reqs[i] as BlkRequest;
-          results[i] = blkTransfer(memory, IO_READ, fd, r.sector * 512, r.data, r.data.length);
+          results[i] = blkTransfer(memory, IO_READ, fd, r.sector * SECTOR_SIZE, r.data, r.data.length);
         }
       }
       for (let i = 0; i < n; i++) {
@@ -450,7 +451,7 @@ export class BlkDataplane {
       io[at + 2] = PLAN_GENERAL;
       return;
     }
-    io[at] = r.sector * 512;
+    io[at] = r.sector * SECTOR_SIZE;
     io[at + 1] = seg.addr - this.o.memory.regions[region]!.gpa;
     io[at + 2] = seg.len;
     io[at + 3] = region;
