@@ -12,7 +12,10 @@
  *   non-empty, inside one region, and the chain's sums and shape are right;
  * - the input either completes or breaks the queue with a reason, through
  *   exactly one onBroken call; a broken queue pops nothing more;
- * - a well-formed case (no mutation) is served exactly, without breaking.
+ * - a well-formed case (no mutation) is served exactly, without breaking;
+ * - with `reuseChains`, a head's chain is the same object on every pop,
+ *   and a chain still in flight is never changed by a later pop (of
+ *   another head, or a failed one): it reads at push as it did at pop.
  * A violation throws a FuzzFailure naming the check.
  */
 import { DESC_SIZE, GuestMemory, type DescriptorChain, type Segment, VIRTQ_DESC_F_INDIRECT, VirtQueue, availRingSize, descTableSize, usedRingSize } from '@vmloop/virtio';
@@ -101,6 +104,25 @@ function indirectBudget(raw: RawRing, c: FuzzCase): number {
   return Math.min(entries, c.maxSegments + 1);
 }
 
+/** What a chain held when it was popped (a reused chain object is refilled later). */
+interface ChainCopy {
+  readonly head: number;
+  readonly readable: readonly Segment[];
+  readonly writable: readonly Segment[];
+  readonly readableBytes: number;
+  readonly writableBytes: number;
+}
+
+function copyOf(c: DescriptorChain): ChainCopy {
+  const seg = (s: Segment): Segment => ({ addr: s.addr, len: s.len });
+  return { head: c.head, readable: c.readable.map(seg), writable: c.writable.map(seg), readableBytes: c.readableBytes, writableBytes: c.writableBytes };
+}
+
+function sameChain(c: DescriptorChain, k: ChainCopy): boolean {
+  const same = (a: readonly Segment[], b: readonly Segment[]): boolean => a.length === b.length && a.every((s, i) => s.addr === b[i]!.addr && s.len === b[i]!.len);
+  return c.head === k.head && c.readableBytes === k.readableBytes && c.writableBytes === k.writableBytes && same(c.readable, k.readable) && same(c.writable, k.writable);
+}
+
 /** Replays `c` and returns how it ended; throws FuzzFailure when the device misbehaved. */
 export function replay(c: FuzzCase, pool: MemoryPool): Outcome {
   const memory = pool.get(c.layout);
@@ -113,7 +135,7 @@ export function replay(c: FuzzCase, pool: MemoryPool): Outcome {
     });
   }
   const reasons: string[] = [];
-  const q = new VirtQueue(memory, { maxSize: c.maxSize, maxSegments: c.maxSegments, onBroken: (r) => reasons.push(r) });
+  const q = new VirtQueue(memory, { maxSize: c.maxSize, maxSegments: c.maxSegments, onBroken: (r) => reasons.push(r), reuseChains: c.reuseChains });
   const ringsOk = (): boolean => c.availRing % 2 === 0 && c.usedRing % 4 === 0 && memory.contains(c.availRing, 4) && memory.contains(c.usedRing, 4);
   const raw = new RawRing(memory, c);
   if (ringsOk()) {
@@ -144,8 +166,12 @@ export function replay(c: FuzzCase, pool: MemoryPool): Outcome {
     memory.contains(c.descTable, descTableSize(c.size)) && memory.contains(c.availRing, availRingSize(c.size)) && memory.contains(c.usedRing, usedRingSize(c.size));
   if (!inside || c.descTable % 16 !== 0 || !ringsOk()) fail('activate accepted rings outside guest RAM or unaligned');
 
-  const held: DescriptorChain[] = [];
-  const popped: DescriptorChain[] = [];
+  // Each chain with a copy taken at pop: the copy is what the exact-service
+  // check compares, and (reuseChains) what the live object must still read
+  // as at push.
+  const held: { chain: DescriptorChain; copy: ChainCopy }[] = [];
+  const popped: ChainCopy[] = [];
+  const objectOf = new Map<number, DescriptorChain>();
   let usedIdx = c.start;
   for (const o of c.ops) {
     switch (o.op) {
@@ -178,22 +204,34 @@ export function replay(c: FuzzCase, pool: MemoryPool): Outcome {
             break;
           }
           if (wasBroken) fail('a broken queue popped a chain');
-          if (held.some((h) => h.head === chain.head)) fail(`pop returned head ${chain.head}, which is still in flight`);
+          for (const h of held) {
+            if (h.chain === chain) fail(`pop of head ${chain.head} returned the object of head ${h.copy.head}, still in flight`);
+            if (!sameChain(h.chain, h.copy)) fail(`pop of head ${chain.head} changed chain ${h.copy.head}, still in flight`);
+          }
+          if (held.some((h) => h.copy.head === chain.head)) fail(`pop returned head ${chain.head}, which is still in flight`);
           checkChain(chain, q, memory);
-          held.push(chain);
-          popped.push(chain);
+          if (c.reuseChains) {
+            const before = objectOf.get(chain.head);
+            if (before !== undefined && before !== chain) fail(`reuseChains: head ${chain.head} came back as a new object`);
+            objectOf.set(chain.head, chain);
+          }
+          const copy = copyOf(chain);
+          held.push({ chain, copy });
+          popped.push(copy);
         }
         break;
       case 'push': {
         if (held.length === 0) break;
-        const [chain] = held.splice(o.pick % held.length, 1);
-        const len = Math.floor(o.fill * chain!.writableBytes);
+        const [h] = held.splice(o.pick % held.length, 1);
+        const chain = h!.chain;
+        if (!sameChain(chain, h!.copy)) fail(`chain ${h!.copy.head} changed between its pop and its push`);
+        const len = Math.floor(o.fill * chain.writableBytes);
         const wasBroken = q.broken;
-        device('pushUsed', () => q.pushUsed(chain!.head, len));
+        device('pushUsed', () => q.pushUsed(chain.head, len));
         if (!wasBroken) {
           const e = raw.usedElem(usedIdx & (c.size - 1));
           usedIdx = (usedIdx + 1) & 0xffff;
-          if (e.id !== chain!.head || e.len !== len || raw.usedIdx() !== usedIdx) fail(`pushUsed(${chain!.head}, ${len}) wrote { ${e.id}, ${e.len} } / used.idx`);
+          if (e.id !== chain.head || e.len !== len || raw.usedIdx() !== usedIdx) fail(`pushUsed(${chain.head}, ${len}) wrote { ${e.id}, ${e.len} } / used.idx`);
         }
         break;
       }

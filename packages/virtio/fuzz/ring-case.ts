@@ -52,6 +52,8 @@ export interface FuzzCase {
   /** Ring features the device negotiated. */
   readonly eventIdx: boolean;
   readonly indirect: boolean;
+  /** The device pops into each head's own chain object (VirtQueueOptions.reuseChains). */
+  readonly reuseChains: boolean;
   readonly descTable: number;
   readonly availRing: number;
   readonly usedRing: number;
