@@ -157,7 +157,7 @@ export class Machine {
     if (o.pin !== 'off') {
       const vcpus: PinTarget[] = this.vcpus.map((v) => ({ name: `vcpu${v.index}`, tid: v.osThreadId }));
       const iothreads: PinTarget[] = [];
-      for (const t of this.iothreads) iothreads.push({ name: t.name, tid: (await t.iothread.query()).osThreadId });
+      for (const t of this.iothreads) iothreads.push({ name: t.name, tid: t.iothread.osThreadId });
       this.pinnedThreads = pinThreads(o.pin, vcpus, iothreads);
     }
     this.hosts = o.iothreads === 0 ? [new LocalBlkHost(this.ctx, { memory: this.memory.handle, poolMax: o.poolMax, poolSpins: o.poolSpins, completionBatch: o.poolBatch, aio: o.aio })] : this.iothreads;

@@ -59,7 +59,7 @@ async function main(): Promise<void> {
     mod = (await import(d.module)) as UserModule;
     exports = await mod.default?.(ctx, d.data);
   }
-  post({ type: 'ready', ctx: ctx.handle, stop: stop.handle, query: query.handle, exports });
+  post({ type: 'ready', ctx: ctx.handle, stop: stop.handle, query: query.handle, exports, osThreadId: tid });
   while (running) ctx.poll(true);
   await mod.teardown?.(ctx);
   stop.delete();

@@ -46,7 +46,7 @@ export interface IOThreadInfo {
 
 /** @internal Messages from the IOThread worker. */
 export type IOThreadMessage =
-  | { type: 'ready'; ctx: AioContextHandle; stop: BottomHalfHandle; query: BottomHalfHandle; exports: unknown }
+  | { type: 'ready'; ctx: AioContextHandle; stop: BottomHalfHandle; query: BottomHalfHandle; exports: unknown; osThreadId: number | null }
   | { type: 'query'; info: IOThreadInfo }
   | { type: 'stopped'; stats: AioStats }
   | { type: 'failed'; error: { name: string; message: string; stack?: string; code?: string } };
@@ -88,6 +88,8 @@ export class IOThread {
     private readonly queryBh: RemoteBottomHalf,
     /** What the module's setup returned. */
     readonly exports: unknown,
+    /** The kernel's id of the thread (as in {@link IOThreadInfo.osThreadId}), known from its start: no query needed to pin it. */
+    readonly osThreadId: number | null,
   ) {
     this.exited = new Promise((resolve) => worker.once('exit', resolve));
     worker.on('message', (m: IOThreadMessage) => {
@@ -144,6 +146,7 @@ export class IOThread {
       RemoteBottomHalf.open(ready.stop),
       RemoteBottomHalf.open(ready.query),
       ready.exports,
+      ready.osThreadId,
     );
   }
 

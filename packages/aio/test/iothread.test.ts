@@ -50,6 +50,7 @@ describe('aio / iothread', () => {
     expect(info.osThreadId).not.toBeNull();
     expect(info.osThreadId).not.toBe(process.pid);
     expect(existsSync(`/proc/${process.pid}/task/${info.osThreadId}`)).toBe(true);
+    expect(io.osThreadId).toBe(info.osThreadId); // known from the start, without a query
     expect(info.poll).toEqual({ maxNs: 32768, grow: 0, shrink: 0 });
     const doorbell = EventNotifier.open(ex.doorbell);
     for (let i = 1; i <= 100; i++) {
