@@ -93,12 +93,11 @@ function gather(memory: GuestMemory, segs: readonly Segment[], skip: number, dst
 
 /**
  * The segments of `segs` from byte `from` for `len` bytes. A segment taken
- * whole is the chain's own (segments are immutable): the usual read, data
- * then a 1-byte status, allocates only the array.
+ * whole is the chain's own object (it lives as long as the chain, also
+ * with reuseChains): the usual read, data then a 1-byte status, allocates
+ * only the array.
  */
 function cut(segs: readonly Segment[], from: number, len: number): Segment[] {
-  // The usual read: one data segment, then the status byte's.
-  if (from === 0 && segs.length !== 0 && segs[0]!.len === len) return [segs[0]!];
   const out: Segment[] = [];
   let skip = from;
   let left = len;
