@@ -10,8 +10,15 @@
  */
 import { type EventNotifier, type EventNotifierHandle, NotifierSet } from '@vmloop/event-notifier';
 
-/** Halt-poll rounds (doorbell loads) per clock read: a power of two, ~4 µs of rounds. */
-const CLOCK_EVERY = 1024;
+/**
+ * Halt-poll rounds (doorbell loads, ~4 ns each here) per clock read for a
+ * window of `pollNs`: a power of two, about 1/64 of the window's rounds,
+ * between 16 and 1024 (~4 µs). A window ends at most ~1/64 late.
+ */
+export function clockEvery(pollNs: number): number {
+  const target = Math.min(1024, Math.max(16, pollNs / 256));
+  return 2 ** Math.floor(Math.log2(target));
+}
 
 /** @thread home: the vCPU's thread; other threads only `set()` the notifiers from `handles`. */
 export class InterruptController {
@@ -78,16 +85,16 @@ export class InterruptController {
       return this.take(this.ready, now);
     }
     if (pollNs > 0) {
-      // The doorbell on every round, the clock every CLOCK_EVERY rounds:
-      // each performance.now() result is a heap number, and a loop that
-      // reads the clock on every round collects its young generation every
-      // few milliseconds, waking V8's helper threads onto the cores the
-      // iothreads need (every 256 rounds it was still a third of what the
-      // vCPU thread allocated in the blk-iops run). A 1 ms window ends at
-      // most ~4 µs late.
+      // The doorbell on every round, the clock every clockEvery(pollNs)
+      // rounds: each performance.now() result is a heap number, and a loop
+      // that reads the clock on every round collects its young generation
+      // every few milliseconds, waking V8's helper threads onto the cores
+      // the iothreads need (every 256 rounds it was still a third of what
+      // the vCPU thread allocated in the blk-iops run, 1 ms windows).
+      const mask = (pollNs === this.lastPollNs ? this.lastEvery : this.every(pollNs)) - 1;
       const until = performance.now() + pollNs / 1e6;
       let rounds = 0;
-      while (this.set.sequence === seq0 && ((++rounds & (CLOCK_EVERY - 1)) !== 0 || performance.now() < until)) {
+      while (this.set.sequence === seq0 && ((++rounds & mask) !== 0 || performance.now() < until)) {
         /* poll the doorbell: one load */
       }
       if (this.set.sequence !== seq0) {
@@ -100,6 +107,16 @@ export class InterruptController {
     this.haltSleeps++;
     const woke = this.set.wait(timeoutMs, { spins: 0 });
     return this.take(woke, woke.length);
+  }
+
+  private lastPollNs = -1;
+  private lastEvery = 1;
+
+  /** clockEvery(pollNs), remembered for the next halt (the window rarely changes). */
+  private every(pollNs: number): number {
+    this.lastPollNs = pollNs;
+    this.lastEvery = clockEvery(pollNs);
+    return this.lastEvery;
   }
 
   /** The first `count` ready notifiers → vector bitmask, clearing them (the guest has taken them). */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkBlock, stampBlock } from '../src/guest/verify.js';
 import { Histogram } from '../src/histogram.js';
+import { clockEvery } from '../src/interrupt-controller.js';
 import { parseOptions, parseSize } from '../src/options.js';
 import { PinError, allowedCpus, parseCpuList, pinPlan, pinThreads } from '../src/pinning.js';
 
@@ -50,6 +51,22 @@ describe('demo-vm / options', () => {
     expect(parseOptions(['--pin', '3,1,0-1']).pin).toEqual([3, 1, 0, 1]);
     expect(() => parseOptions(['--pin', 'yes'])).toThrow(/--pin must be/);
     expect(() => parseOptions(['--pin', '2-1'])).toThrow(/--pin must be/);
+  });
+});
+
+describe('demo-vm / halt poll', () => {
+  it('reads the clock about 64 times per window: a power of two of rounds between 16 and 1024', () => {
+    expect(clockEvery(1_000_000)).toBe(1024); // 1 ms: ~4 µs of rounds, the cap
+    expect(clockEvery(200_000)).toBe(512);
+    expect(clockEvery(50_000)).toBe(128); // 50 µs: ~0.5 µs late at most
+    expect(clockEvery(10_000)).toBe(32);
+    expect(clockEvery(1_000)).toBe(16); // the floor
+    expect(clockEvery(16 * 256 + 1)).toBe(16);
+    for (const ns of [1, 999, 4096, 65_536, 262_144, 1e9]) {
+      const e = clockEvery(ns);
+      expect(e & (e - 1)).toBe(0);
+      expect(e >= 16 && e <= 1024).toBe(true);
+    }
   });
 });
 
