@@ -247,6 +247,8 @@ export function replay(c: FuzzCase, pool: MemoryPool): Outcome {
     }
   }
 
+  // Chains never pushed must still read as they did at pop, whatever came after.
+  for (const h of held) if (!sameChain(h.chain, h.copy)) fail(`chain ${h.copy.head}, still in flight at the end, changed after its pop`);
   if (q.broken) {
     const reason = q.brokenReason;
     if (typeof reason !== 'string' || reason === '' || reasons.length !== 1 || reasons[0] !== reason) {
