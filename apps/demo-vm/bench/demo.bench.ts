@@ -4,8 +4,8 @@
  * `fs.readSync` at random offsets on the same number of I/O threads, and
  * with ioeventfd on against off.
  */
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,7 +76,10 @@ const TUNED = ['--aio', 'inline', '--halt-poll-ns', '1000000', '--poll-max-ns', 
  */
 const CPUS = allowedCpus();
 const IO_CPU = CPUS[0]!;
-const PIN = CPUS.length > 1 ? ['--pin', `${CPUS[1]},${IO_CPU}`] : ['--pin', 'auto'];
+/** Pinning needs Linux thread ids and util-linux `taskset`; without them both sides run where the scheduler puts them. */
+const CAN_PIN = existsSync('/proc/thread-self') && spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
+const PINNED = CAN_PIN && CPUS.length > 1;
+const PIN = PINNED ? ['--pin', `${CPUS[1]},${IO_CPU}`] : [];
 const VM_RANDREAD = ['--rw', 'randread', '--bs', '4k', '--qd', '32', '--vcpus', '1', '--iothreads', '1', ...TUNED, ...PIN];
 
 const cases: BenchCase[] = [
@@ -86,13 +89,13 @@ const cases: BenchCase[] = [
     unit: '1/s',
     better: 'higher',
     peer: `fs.readSync at random offsets (node ${process.version})`,
-    note: `demo VM: 1 vCPU, 1 virtio-blk disk (64 MiB image in the page cache), 1 iothread doing the reads (--aio inline), queue depth 32, EVENT_IDX, ioeventfd on, --halt-poll-ns 1000000 --poll-max-ns 1000000 --irq-batch 16 ${PIN.join(' ')} (the iothread on CPU ${IO_CPU}); peer: 1 worker thread calling fs.readSync on the same image, pinned to CPU ${IO_CPU}`,
+    note: `demo VM: 1 vCPU, 1 virtio-blk disk (64 MiB image in the page cache), 1 iothread doing the reads (--aio inline), queue depth 32, EVENT_IDX, ioeventfd on, --halt-poll-ns 1000000 --poll-max-ns 1000000 --irq-batch 16 ${PINNED ? `${PIN.join(' ')} (the iothread on CPU ${IO_CPU}); peer: 1 worker thread calling fs.readSync on the same image, pinned to CPU ${IO_CPU}` : 'unpinned (no taskset, or one CPU); peer: 1 worker thread calling fs.readSync on the same image, unpinned'}`,
     samples: 5,
     warmup: 1,
     setup: makeImage,
     teardown: removeImage,
     ours: (ctx) => vm(ctx, VM_RANDREAD),
-    peerSample: (ctx) => raw(ctx, 1, CPUS.length > 1 ? [IO_CPU] : []),
+    peerSample: (ctx) => raw(ctx, 1, PINNED ? [IO_CPU] : []),
   },
   {
     id: 'virtio.ioeventfd',
