@@ -91,7 +91,7 @@ export class InterruptController {
       // every few milliseconds, waking V8's helper threads onto the cores
       // the iothreads need (every 256 rounds it was still a third of what
       // the vCPU thread allocated in the blk-iops run, 1 ms windows).
-      const mask = (pollNs === this.lastPollNs ? this.lastEvery : this.every(pollNs)) - 1;
+      const mask = clockEvery(pollNs) - 1;
       const until = performance.now() + pollNs / 1e6;
       let rounds = 0;
       while (this.set.sequence === seq0 && ((++rounds & mask) !== 0 || performance.now() < until)) {
@@ -107,16 +107,6 @@ export class InterruptController {
     this.haltSleeps++;
     const woke = this.set.wait(timeoutMs, { spins: 0 });
     return this.take(woke, woke.length);
-  }
-
-  private lastPollNs = -1;
-  private lastEvery = 1;
-
-  /** clockEvery(pollNs), remembered for the next halt (the window rarely changes). */
-  private every(pollNs: number): number {
-    this.lastPollNs = pollNs;
-    this.lastEvery = clockEvery(pollNs);
-    return this.lastEvery;
   }
 
   /** The first `count` ready notifiers → vector bitmask, clearing them (the guest has taken them). */

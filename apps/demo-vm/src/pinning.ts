@@ -103,16 +103,18 @@ export function pinThreads(mode: 'auto' | readonly number[], vcpus: readonly Pin
   }
   const plan = pinPlan(mode, vcpus.length, iothreads.length, cpus);
   const targets = [...vcpus, ...iothreads];
-  return targets.map((t, k) => {
-    if (t.tid === null) throw new PinError(`--pin: the kernel thread id of ${t.name} is unknown (pinning needs Linux /proc)`);
-    const cpu = plan[k]!;
-    try {
-      execFileSync('taskset', ['-p', '-c', String(cpu), String(t.tid)], { stdio: ['ignore', 'ignore', 'pipe'] });
-    } catch (e) {
-      const err = e as { code?: string; stderr?: Buffer };
-      const why = err.code === 'ENOENT' ? 'taskset (util-linux) is not installed' : (err.stderr?.toString().trim() || String(e));
-      throw new PinError(`--pin: could not pin ${t.name} (thread ${t.tid}) to CPU ${cpu}: ${why}`);
-    }
-    return { name: t.name, tid: t.tid, cpu };
-  });
+  return targets.map((t, k) => pinThread(t, plan[k]!));
+}
+
+/** Pins one thread to `cpu` (taskset -p -c); throws PinError when its id is unknown or taskset fails. */
+export function pinThread(t: PinTarget, cpu: number): Pinned {
+  if (t.tid === null) throw new PinError(`--pin: the kernel thread id of ${t.name} is unknown (pinning needs Linux /proc)`);
+  try {
+    execFileSync('taskset', ['-p', '-c', String(cpu), String(t.tid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    const err = e as { code?: string; stderr?: Buffer };
+    const why = err.code === 'ENOENT' ? 'taskset (util-linux) is not installed' : (err.stderr?.toString().trim() || String(e));
+    throw new PinError(`--pin: could not pin ${t.name} (thread ${t.tid}) to CPU ${cpu}: ${why}`);
+  }
+  return { name: t.name, tid: t.tid, cpu };
 }

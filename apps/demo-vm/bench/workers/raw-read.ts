@@ -3,13 +3,16 @@
  * offsets for `ms`; posts the count. With `cpu`, first pins itself there
  * (the CPU the VM's iothread gets in the same bench).
  */
-import { execFileSync } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { osThreadId } from '@vmloop/atomics';
 
 const { path, bs, ms, seed, cpu } = workerData as { path: string; bs: number; ms: number; seed: number; cpu?: number };
-if (cpu !== undefined) execFileSync('taskset', ['-p', '-c', String(cpu), String(osThreadId())], { stdio: 'ignore' });
+if (cpu !== undefined) {
+  // The demo's own pinning (its build: this runs from build/bench/workers), as --pin does it for the VM's threads.
+  const { pinThread } = (await import(new URL('../../../dist/pinning.js', import.meta.url).href)) as typeof import('../../src/pinning.js');
+  pinThread({ name: 'the peer', tid: osThreadId() ?? null }, cpu);
+}
 const fd = openSync(path, 'r');
 const blocks = Math.floor(fstatSync(fd).size / bs);
 const buf = new Uint8Array(new SharedArrayBuffer(bs));
